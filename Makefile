@@ -1,0 +1,64 @@
+# hellotorch: `make bench` to measure, `make test` to check. `make help` lists the rest.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The torch pip installs here when none is importable: the CPU build on this disk.
+TORCH_SPEC ?= torch==2.13.0
+PROFILE ?= quick
+DEVICE ?= cpu
+# Empty: PyTorch's own choice. Fixed before any compile either way, and recorded.
+THREADS ?=
+# Passed to pytest's -k, to narrow a profile to some cases.
+K ?=
+RUN ?= $(shell ls -d results/run-* 2>/dev/null | sort | tail -n 1)
+BASELINE ?= results/baselines/cpu-quick.json
+# Inductor's on-disk cache, shared by every checkout on this machine, on purpose:
+# a warm cache turns a 10-20 s C++ compile into about 3 s.
+export TORCHINDUCTOR_CACHE_DIR ?= $(HOME)/.cache/hellotorch/inductor
+export HELLOTORCH_THREADS := $(THREADS)
+
+.PHONY: help install test bench report compare gate baseline lint clean
+
+help: ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@echo "  variables: PROFILE=$(PROFILE) DEVICE=$(DEVICE) THREADS=$(THREADS) K=<pytest -k expr> RUN=<run folder>"
+
+$(VENV)/.installed: pyproject.toml
+	@# --system-site-packages: a torch the base Python already imports is reused.
+	$(PYTHON) -m venv --system-site-packages $(VENV)
+	@$(PY) -c "import torch" 2>/dev/null && echo "reusing torch $$($(PY) -c 'import torch; print(torch.__version__)')" \
+		|| $(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+install: $(VENV)/.installed ## create .venv and install hellotorch (reuses an importable torch)
+
+test: install ## run the test suite (CPU, a few minutes)
+	$(PY) -m pytest tests -q
+
+bench: install ## run the benchmark profile PROFILE on DEVICE, then build its report
+	$(VENV)/bin/hellotorch bench --profile $(PROFILE) --device $(DEVICE) $(if $(K),-k "$(K)")
+
+report: install ## rebuild tables and plots of RUN (default: the newest run)
+	$(VENV)/bin/hellotorch report $(RUN)
+
+compare: install ## compare runs: make compare RUNS="results/run-a results/run-b"
+	$(VENV)/bin/hellotorch compare $(RUNS)
+
+gate: install ## gate RUN against BASELINE; exit 1 on a regression
+	$(VENV)/bin/hellotorch gate --baseline $(BASELINE) --current $(RUN)
+
+baseline: install ## pin RUN as the CPU baseline that `make gate` uses
+	$(VENV)/bin/hellotorch baseline $(RUN) --output $(BASELINE)
+
+lint: install ## ruff, on the library, suite and tests
+	$(VENV)/bin/ruff check hellotorch bench tests
+	$(VENV)/bin/ruff format --check hellotorch bench tests
+
+clean: ## remove the venv, caches and generated runs (keeps pinned baselines)
+	rm -rf $(VENV) .pytest_cache .ruff_cache .benchmarks build *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+	find results -mindepth 1 -maxdepth 1 -name 'run-*' -exec rm -rf {} +

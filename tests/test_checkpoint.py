@@ -1,0 +1,53 @@
+"""Checkpoints: eager <-> compiled round trips and the refusals."""
+
+import pytest
+import torch
+
+from hellotorch.checkpoint import CheckpointError, load_checkpoint, load_into, read_checkpoint, save_checkpoint
+from hellotorch.models import build_model, model_config
+
+
+def _equal(a, b):
+    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_compiled_checkpoint_loads_into_eager_and_back(tmp_path):
+    source = build_model("mlp", seed=1)
+    compiled = torch.compile(source)  # wrapping alone adds the _orig_mod. prefix
+    assert next(iter(compiled.state_dict())).startswith("_orig_mod.")
+    path = save_checkpoint(compiled, tmp_path / "c.pt", model_name="mlp", config=model_config("mlp"))
+    eager, _ = load_checkpoint(path)
+    assert _equal(eager, source)
+
+    path = save_checkpoint(eager, tmp_path / "e.pt", model_name="mlp", config=model_config("mlp"))
+    target = torch.compile(build_model("mlp", seed=2))
+    load_into(target, read_checkpoint(path))
+    assert _equal(target._orig_mod, source)
+
+
+def test_missing_and_corrupt_files_are_named(tmp_path):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        read_checkpoint(tmp_path / "nope.pt")
+    corrupt = tmp_path / "bad.pt"
+    corrupt.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a readable PyTorch file"):
+        read_checkpoint(corrupt)
+    foreign = tmp_path / "foreign.pt"
+    torch.save(build_model("hello").state_dict(), foreign)
+    with pytest.raises(CheckpointError, match="not written by hellotorch"):
+        read_checkpoint(foreign)
+
+
+def test_other_model_or_shape_is_refused_with_the_difference(tmp_path):
+    path = save_checkpoint(build_model("mlp"), tmp_path / "m.pt", model_name="mlp", config=model_config("mlp"))
+    with pytest.raises(CheckpointError, match="is for model mlp, not transformer"):
+        load_checkpoint(path, expect_model="transformer")
+    with pytest.raises(CheckpointError, match="width 256 vs 128"):
+        load_checkpoint(path, expect_config=model_config("mlp", width=128))
+    with pytest.raises(CheckpointError, match="shape mismatch"):
+        load_into(build_model("mlp", config=model_config("mlp", width=128)), read_checkpoint(path))
+
+
+def test_save_is_atomic_and_leaves_no_temp_files(tmp_path):
+    save_checkpoint(build_model("hello"), tmp_path / "h.pt", model_name="hello", config=model_config("hello"))
+    assert [p.name for p in tmp_path.iterdir()] == ["h.pt"]

@@ -55,8 +55,8 @@ baseline: install ## pin RUN as the CPU baseline that `make gate` uses
 	$(VENV)/bin/hellotorch baseline $(RUN) --output $(BASELINE)
 
 lint: install ## ruff, on the library, suite and tests
-	$(VENV)/bin/ruff check hellotorch bench tests
-	$(VENV)/bin/ruff format --check hellotorch bench tests
+	$(PY) -m ruff check hellotorch bench tests
+	$(PY) -m ruff format --check hellotorch bench tests
 
 clean: ## remove the venv, caches and generated runs (keeps pinned baselines)
 	rm -rf $(VENV) .pytest_cache .ruff_cache .benchmarks build *.egg-info

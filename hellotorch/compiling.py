@@ -41,7 +41,9 @@ COMPILE_MODES: dict[str, CompileMode | None] = {
     "default": CompileMode("default", None, dynamic=False),
     "reduce-overhead": CompileMode("reduce-overhead", "reduce-overhead", dynamic=False, cudagraphs=True),
     "max-autotune": CompileMode("max-autotune", "max-autotune", dynamic=False, cudagraphs=True),
-    "max-autotune-no-cudagraphs": CompileMode("max-autotune-no-cudagraphs", "max-autotune-no-cudagraphs", dynamic=False),
+    "max-autotune-no-cudagraphs": CompileMode(
+        "max-autotune-no-cudagraphs", "max-autotune-no-cudagraphs", dynamic=False
+    ),
     # Compile once with symbolic shapes; later batch sizes reuse the graph.
     "dynamic": CompileMode("dynamic", None, dynamic=True),
 }

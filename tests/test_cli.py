@@ -29,7 +29,25 @@ def test_linear_four_rows(capsys):
 
 def test_train_save_then_finetune_frozen_and_with_backbone_lr(tmp_path, capsys):
     path = tmp_path / "mlp.pt"
-    assert main(["train", "--model", "mlp", "--optimizer", "adamw", "--lr", "1e-3", "--steps", "5", "--save", str(path), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "mlp",
+                "--optimizer",
+                "adamw",
+                "--lr",
+                "1e-3",
+                "--steps",
+                "5",
+                "--save",
+                str(path),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert path.is_file()
     assert main(["finetune", "--from", str(path), "--freeze-backbone", "--steps", "5", "--quiet"]) == 0
     assert "backbone frozen" in capsys.readouterr().out
@@ -51,7 +69,10 @@ def mlp_checkpoint(tmp_path_factory):
 
 
 BAD_INPUTS = {
-    "unknown model": (["train", "--model", "resnet"], "unknown model 'resnet'; choose one of: hello, linear, mlp, transformer"),
+    "unknown model": (
+        ["train", "--model", "resnet"],
+        "unknown model 'resnet'; choose one of: hello, linear, mlp, transformer",
+    ),
     "unknown optimizer": (["train", "--optimizer", "lion"], "choose one of: sgd, momentum"),
     "unsupported implementation": (["train", "--optimizer", "rmsprop", "--impl", "fused"], "no fused implementation"),
     "unknown mode": (["train", "--compile", "turbo"], "unknown compile mode 'turbo'; choose one of: eager, default"),

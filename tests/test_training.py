@@ -24,7 +24,10 @@ def test_train_step_updates_weights_clears_grads_and_returns_detached_loss():
     assert model.weight.grad is None
 
 
-@pytest.mark.parametrize("model, optimizer, lr", [("hello", "sgd", 0.01), ("linear", "sgd", 0.01), ("mlp", "adamw", 1e-3), ("transformer", "adam", 1e-3)])
+@pytest.mark.parametrize(
+    "model, optimizer, lr",
+    [("hello", "sgd", 0.01), ("linear", "sgd", 0.01), ("mlp", "adamw", 1e-3), ("transformer", "adam", 1e-3)],
+)
 def test_loss_falls(model, optimizer, lr):
     losses = train(prepare_training(RunConfig(model=model, optimizer=optimizer, lr=lr)), steps=20)
     assert len(losses) == 20
@@ -105,7 +108,9 @@ def test_backbone_learning_rate_is_its_own_parameter_group():
     setup = prepare_finetuning(run, pretrained, FinetuneConfig(backbone_lr=1e-5))
     assert [group["lr"] for group in setup.optimizer.param_groups] == [1e-5, 1e-3]
     train(setup, steps=2)
-    assert any(not torch.equal(a, b) for a, b in zip(setup.model.backbone.parameters(), pretrained.backbone.parameters()))
+    assert any(
+        not torch.equal(a, b) for a, b in zip(setup.model.backbone.parameters(), pretrained.backbone.parameters())
+    )
 
 
 def test_tutorial_models_fine_tune_by_training_on_and_refuse_freezing():

@@ -1,9 +1,160 @@
-"""Subcommands beyond train/finetune/env: parity, bench, report, compare, gate."""
+"""Subcommands beyond train/finetune/env: parity, bench, report, compare, gate, baseline.
+
+Each ``cmd_*`` parses nothing itself (``register`` declares the arguments),
+delegates to the library and maps the outcome onto the exit codes: 0 fine,
+1 a failed check (parity, failed cases, a regression), 2 bad input.
+"""
 
 from __future__ import annotations
 
 import argparse
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from hellotorch.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, positive_float, positive_int
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BENCH_DIR = REPO_ROOT / "bench"
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add the analysis subcommands to the ``hellotorch`` parser."""
+    parity = commands.add_parser("parity", help="does the compiled step learn what eager learns? (exit 1 if not)")
+    parity.add_argument("--model", default="mlp")
+    parity.add_argument("--optimizer", default="sgd")
+    parity.add_argument("--impl", default="default", help="optimizer implementation")
+    parity.add_argument("--lr", type=positive_float, default=None, help="default: 1e-2 (SGD family), 1e-3 (adaptive)")
+    parity.add_argument("--steps", type=positive_int, default=100)
+    parity.add_argument("--batch-size", type=positive_int, default=None)
+    parity.add_argument("--device", default="cpu")
+    parity.add_argument("--dtype", default="float32")
+    parity.add_argument("--mode", default="default", help="compile mode to check against eager")
+    parity.add_argument("--scope", default="step")
+    parity.add_argument("--backend", default="inductor")
+    parity.add_argument("--finetune", action="store_true", help="check fine-tuning (frozen backbone, new head)")
+    parity.add_argument("--dropout", type=float, default=None, help="backbone dropout (mlp/transformer)")
+    parity.add_argument("--seed", type=int, default=0)
+    parity.add_argument("--threads", type=positive_int, default=None)
+    parity.set_defaults(handler=cmd_parity)
+
+    bench = commands.add_parser("bench", help="run a benchmark profile into a new run folder, then report it")
+    bench.add_argument("--profile", default="quick", help="smoke, quick or full")
+    bench.add_argument("--device", default="cpu", help="cpu, cuda or all")
+    bench.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: PyTorch's)")
+    bench.add_argument("-k", dest="keyword", default=None, help="pytest -k expression to narrow the cases")
+    bench.add_argument("--results", default=str(REPO_ROOT / "results"), help="where run folders go")
+    bench.add_argument("--no-report", action="store_true", help="skip the tables and plots")
+    bench.set_defaults(handler=cmd_bench)
+
+
+def cmd_parity(args: argparse.Namespace) -> int:
+    from hellotorch.cli import quiet_torch_logs
+    from hellotorch.compiling import CompileConfig
+    from hellotorch.devices import set_threads
+    from hellotorch.models import get_model_spec, model_config
+    from hellotorch.optimizers import get_optimizer_spec
+    from hellotorch.parity import check_parity, format_report
+    from hellotorch.training import FinetuneConfig, RunConfig
+
+    if args.mode == "eager":
+        raise ValueError("parity compares a compile mode against eager; choose a mode other than eager")
+    family = get_optimizer_spec(args.optimizer, args.impl).family
+    run = RunConfig(
+        model=args.model,
+        optimizer=args.optimizer,
+        implementation=args.impl,
+        lr=args.lr or (1e-3 if family == "adaptive" else 1e-2),
+        batch_size=args.batch_size,
+        device=args.device,
+        dtype=args.dtype,
+        compile=CompileConfig(mode=args.mode, scope=args.scope, backend=args.backend),
+        seed=args.seed,
+        model_config=model_config(args.model, dropout=args.dropout),
+    )
+    run.validate()
+    finetune = None
+    if args.finetune:
+        finetune = FinetuneConfig(freeze_backbone=get_model_spec(args.model).has_backbone)
+        finetune.validate(args.model)
+    quiet_torch_logs()
+    set_threads(args.threads)
+    task = "fine-tuning" if finetune else "training"
+    print(
+        f"parity of {task} {run.model}, {run.optimizer}/{run.implementation}, lr {run.lr}, {run.dtype}, "
+        f"{run.device}: compiled {args.mode}/{args.scope} ({args.backend}) vs eager, {args.steps} steps",
+        flush=True,
+    )
+    report = check_parity(run, steps=args.steps, finetune=finetune)
+    print(format_report(report))
+    return EXIT_OK if report.verdict == "pass" else EXIT_FAILED
+
+
+def _bench_command(args: argparse.Namespace, run_dir: Path) -> list[str]:
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(BENCH_DIR),
+        "-p",
+        "no:cacheprovider",
+        "-v",
+        "-rfEs",
+        f"--hellotorch-profile={args.profile}",
+        f"--hellotorch-device={args.device}",
+        f"--hellotorch-run-dir={run_dir}",
+        f"--benchmark-json={run_dir / 'benchmark.json.partial'}",
+        "--benchmark-columns=median,iqr,rounds",
+        "--benchmark-sort=name",
+    ]
+    if args.threads:
+        command.append(f"--hellotorch-threads={args.threads}")
+    if args.keyword:
+        command += ["-k", args.keyword]
+    return command
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from hellotorch.cases import build_profile
+    from hellotorch.runfiles import BENCHMARK_JSON, new_run_dir, read_journal
+
+    if args.device not in ("cpu", "cuda", "all"):
+        raise ValueError(f"unknown device {args.device!r}; choose one of: cpu, cuda, all")
+    devices = ("cpu", "cuda") if args.device == "all" else (args.device,)
+    profile = build_profile(args.profile, devices=devices)
+    if not BENCH_DIR.is_dir():
+        raise ValueError(f"benchmark suite not found at {BENCH_DIR}; run from a hellotorch checkout")
+    run_dir = new_run_dir(Path(args.results), device=args.device, profile=args.profile)
+    print(
+        f"hellotorch bench: profile {profile.name} ({len(profile.cases)} cases) on {args.device} -> {run_dir}",
+        flush=True,
+    )
+    child = subprocess.Popen(_bench_command(args, run_dir), cwd=REPO_ROOT)
+    try:
+        code = child.wait()
+    except KeyboardInterrupt:
+        # pytest got the same SIGINT: let it finish writing what it has.
+        child.send_signal(signal.SIGINT)
+        code = child.wait()
+    finished = read_journal(run_dir)
+    failed = [r for r in finished if r["extra_info"].get("status") not in ("ok", None)]
+    raw = run_dir / BENCHMARK_JSON
+    print(
+        f"hellotorch bench: {len(finished)}/{len(profile.cases)} cases finished, {len(failed)} failed; "
+        f"{'wrote ' + str(raw) if raw.is_file() else 'no complete benchmark.json (see cases.jsonl)'}"
+    )
+    for record in failed:
+        info = record["extra_info"]
+        print(f"  FAILED {record['id']}: {info.get('failure') or info.get('parity_reason') or info.get('status')}")
+    if raw.is_file() and not args.no_report and "report" in _handlers():
+        report_code = _handlers()["report"](argparse.Namespace(run=str(run_dir)))
+        code = code or report_code
+    if code == 5:  # pytest: nothing collected (e.g. -k matched no case)
+        print("hellotorch bench: no case matched", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return EXIT_OK if code == 0 else EXIT_FAILED
+
+
+def _handlers() -> dict:
+    return {}

@@ -12,6 +12,7 @@ step that captured no graph (it would run eagerly, silently) into an error.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -19,7 +20,7 @@ from torch import nn
 from torch._dynamo.utils import counters
 
 from hellotorch.models import Batch
-from hellotorch.step import PrecisionContext, train_step
+from hellotorch.step import PrecisionContext, forward_backward, train_step
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,21 @@ class CompileConfig:
             raise ValueError(f"compile mode {self.mode} uses CUDA graphs and needs --device cuda")
 
 
+def start_compile(config: CompileConfig) -> dict:
+    """Forget every earlier compile and return ``torch.compile``'s keyword arguments.
+
+    Each compiled case starts from ``torch.compiler.reset()`` so no graph,
+    guard or recompile count leaks from one case into the next.
+    """
+    torch.compiler.reset()
+    counters.clear()
+    spec = COMPILE_MODES[config.mode]
+    options = {"mode": spec.mode, "dynamic": spec.dynamic, "backend": config.backend}
+    if config.backend != "inductor":
+        options.pop("mode")  # modes are Inductor options
+    return options
+
+
 class SilentEagerError(RuntimeError):
     """A compiled step that captured no graph and would run eagerly unannounced."""
 
@@ -118,12 +134,7 @@ class BoundStep:
             self.run_model: nn.Module = model
             self._fn = self._eager
         else:
-            torch.compiler.reset()
-            counters.clear()
-            spec = COMPILE_MODES[config.mode]
-            options = {"mode": spec.mode, "dynamic": spec.dynamic, "backend": config.backend}
-            if config.backend != "inductor":
-                options.pop("mode")  # modes are Inductor options
+            options = start_compile(config)
             if config.scope == "model":
                 self.run_model = torch.compile(model, **options)
                 self._fn = self._eager
@@ -185,3 +196,32 @@ def bind_step(
 ) -> BoundStep:
     """Bind the pieces of a training step, compiling it as ``config`` says."""
     return BoundStep(model, optimizer, loss_fn, precision=precision, config=config)
+
+
+def bind_forward_backward(
+    model: nn.Module,
+    loss_fn: nn.Module,
+    *,
+    precision: PrecisionContext = contextlib.nullcontext,
+    config: CompileConfig = CompileConfig(),
+) -> Callable[[Batch], torch.Tensor]:
+    """Forward and backward only (gradients left in ``.grad``), compiled like a step.
+
+    The parity check uses it to compare gradients before any optimizer step.
+    """
+    if not config.compiled:
+        return lambda batch: forward_backward(model, batch, loss_fn, precision=precision)
+    options = start_compile(config)
+    if config.scope == "model":
+        compiled_model = torch.compile(model, **options)
+        fn = lambda batch: forward_backward(compiled_model, batch, loss_fn, precision=precision)  # noqa: E731
+    else:
+        fn = torch.compile(lambda batch: forward_backward(model, batch, loss_fn, precision=precision), **options)
+    if not config.fallback_random:
+        return fn
+
+    def with_eager_random(batch: Batch) -> torch.Tensor:
+        with torch._inductor.config.patch(fallback_random=True):
+            return fn(batch)
+
+    return with_eager_random

@@ -1,0 +1,122 @@
+"""pytest-benchmark wiring for the hellotorch suite.
+
+Run it through ``make bench`` / ``hellotorch bench`` (which name the run
+folder), or directly: ``pytest bench --hellotorch-profile smoke``.
+
+This file only connects hellotorch to pytest and pytest-benchmark:
+- options choosing the profile, device and run folder;
+- the case grid, parametrized from the profile with each case's id;
+- pytest-benchmark's timer (CUDA-synchronised), rounds and groups, through
+  its ``benchmark`` marker;
+- machine metadata (torch, CUDA, GPU, CPU, threads, compiler, commit) through
+  ``pytest_benchmark_update_machine_info``; failed cases and run facts through
+  ``pytest_benchmark_update_json``;
+- the crash-safe run files (:mod:`hellotorch.runfiles`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from hellotorch import envinfo, runfiles
+from hellotorch.cases import build_profile
+from hellotorch.devices import set_threads
+from hellotorch.timing import synchronized_clock
+
+# Rounds shorter than this are dominated by the clock (and, on CUDA, the sync).
+MIN_ROUND_SECONDS = 0.002
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("hellotorch")
+    group.addoption("--hellotorch-profile", default="quick", help="smoke, quick or full (default quick)")
+    group.addoption("--hellotorch-device", default="cpu", help="cpu, cuda or all (default cpu)")
+    group.addoption("--hellotorch-run-dir", default=None, help="run folder for the journal and loss curves")
+    group.addoption("--hellotorch-threads", type=int, default=None, help="CPU threads (default: PyTorch's)")
+
+
+class RunState:
+    """What the session learns as it goes: the profile, failures, the run folder."""
+
+    def __init__(self, config):
+        devices = config.getoption("--hellotorch-device")
+        self.devices = ("cpu", "cuda") if devices == "all" else (devices,)
+        for device in self.devices:
+            if device not in ("cpu", "cuda"):
+                raise pytest.UsageError(f"unknown device {device!r}; choose one of: cpu, cuda, all")
+        try:
+            self.profile = build_profile(config.getoption("--hellotorch-profile"), devices=self.devices)
+        except ValueError as error:
+            raise pytest.UsageError(str(error)) from None
+        run_dir = config.getoption("--hellotorch-run-dir")
+        self.run_dir = Path(run_dir) if run_dir else None
+        self.failed: list[dict[str, str]] = []
+        self.parity_failed: list[dict[str, str]] = []
+        self.finished = 0
+
+
+def pytest_configure(config):
+    # Fixed before anything compiles: Inductor specialises CPU code to it.
+    set_threads(config.getoption("--hellotorch-threads"))
+    config._hellotorch = RunState(config)
+
+
+def pytest_generate_tests(metafunc):
+    if "case" not in metafunc.fixturenames:
+        return
+    state = metafunc.config._hellotorch
+    params = []
+    for case in state.profile.cases:
+        marks = [
+            pytest.mark.benchmark(
+                group=f"{case.task}-{case.device}-{case.model}",
+                timer=synchronized_clock,
+                max_time=state.profile.max_time,
+                min_rounds=state.profile.min_rounds,
+                min_time=MIN_ROUND_SECONDS,
+                warmup=False,  # measure_case warms up itself, and times the compile apart
+            )
+        ]
+        if case.device == "cuda" and not torch.cuda.is_available():
+            marks.append(
+                pytest.mark.skip(reason="CUDA is not available on this machine (torch.cuda.is_available() is False)")
+            )
+        params.append(pytest.param(case, id=case.id, marks=marks))
+    metafunc.parametrize("case", params)
+
+
+@pytest.fixture
+def run_state(request):
+    return request.config._hellotorch
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    machine_info["hellotorch"] = envinfo.collect()
+
+
+def pytest_benchmark_update_json(config, benchmarks, output_json):
+    state = getattr(config, "_hellotorch", None)
+    if state is None:
+        return
+    output_json["hellotorch"] = {
+        "profile": state.profile.name,
+        "devices": list(state.devices),
+        "threads": torch.get_num_threads(),
+        "cases_planned": len(state.profile.cases),
+        "cases_finished": state.finished,
+        "failed": state.failed,
+        "parity_failed": state.parity_failed,
+        "inductor_cache_dir": os.environ.get("TORCHINDUCTOR_CACHE_DIR", "default"),
+    }
+
+
+def pytest_sessionfinish(session, exitstatus):
+    # pytest-benchmark wrote its JSON in its own (wrapping) sessionfinish,
+    # before this runs; only now is a .partial file complete.
+    handle = session.config.getoption("benchmark_json", None)
+    if handle is not None and str(handle.name).endswith(runfiles.PARTIAL_SUFFIX):
+        runfiles.finalize_json(Path(handle.name))

@@ -1,0 +1,55 @@
+"""The benchmark matrix: one test per case of the chosen profile.
+
+Each test measures its case with :func:`hellotorch.benchrun.measure_case`
+(pytest-benchmark times the steady step; ``extra_info`` carries compile time,
+the paired speedup, graph counters, FLOPs, memory and the parity verdict),
+records it in the run folder, and fails, with the reason, when the case could
+not be measured or its compiled arm does not learn what eager learns.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from hellotorch import runfiles
+from hellotorch.benchrun import CaseFailed, measure_case
+
+
+def _summary(benchmark) -> dict:
+    stats = getattr(benchmark, "stats", None)
+    if stats is None:
+        return {}
+    inner = stats.stats
+    return {"median_s": inner.median, "iqr_s": inner.iqr, "mean_s": inner.mean, "rounds": inner.rounds}
+
+
+def _progress(request, text: str) -> None:
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and request.config.getoption("verbose") > 0:
+        reporter.write_line(text)
+
+
+def test_step(case, benchmark, run_state, request):
+    report = None
+    try:
+        report = measure_case(case, profile=run_state.profile, benchmark=benchmark)
+    except CaseFailed as error:
+        run_state.failed.append({"id": case.id, "reason": str(error)})
+        benchmark.extra_info["failure"] = str(error)
+        pytest.fail(f"{case.id}: {error}", pytrace=False)
+    finally:
+        run_state.finished += 1
+        if run_state.run_dir is not None:
+            runfiles.append_journal(
+                run_state.run_dir, {"id": case.id, "extra_info": dict(benchmark.extra_info), **_summary(benchmark)}
+            )
+    extra = benchmark.extra_info
+    line = f"  {case.id}: median {extra['samples_per_s']:.0f} samples/s"
+    if report is not None:
+        line += f", compile {extra['compile_s']:.1f} s, speedup {extra['speedup']:.2f}x, parity {report.verdict}"
+        if run_state.run_dir is not None:
+            runfiles.append_curves(run_state.run_dir, case.as_dict(), report.eager_losses, report.compiled_losses)
+        if report.verdict == "fail":
+            run_state.parity_failed.append({"id": case.id, "reason": report.reason})
+            pytest.fail(f"{case.id}: parity failed: {report.reason}", pytrace=False)
+    _progress(request, line)

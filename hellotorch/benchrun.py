@@ -1,0 +1,161 @@
+"""Measure one benchmark case: the body of every test in ``bench/``.
+
+:func:`measure_case` builds the case's step through :mod:`hellotorch.training`,
+warms it (the first compiled call is the compile, timed on its own), hands the
+steady step to pytest-benchmark, then fills ``extra_info`` with what
+pytest-benchmark does not measure: compile time (warm in-process, and cold in
+a fresh process where the profile asks), the paired speedup against the
+eager twin, graph breaks and recompiles, FLOPs, peak memory and the parity
+verdict. Every value is a plain string or number.
+
+A case that cannot be measured raises :class:`CaseFailed` with the reason
+(compile error, non-finite loss, out of memory, silent eager); one that was
+measured but whose compiled arm learns something else raises
+:class:`ParityFailed` after its timings are stored.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+from typing import Any
+
+import torch
+
+from hellotorch.cases import BenchCase, Profile
+from hellotorch.compiling import SilentEagerError
+from hellotorch.measure import flops_per_step, paired_speedup, peak_memory, steady_step_seconds, time_call
+from hellotorch.models import build_model
+from hellotorch.parity import ParityReport, check_parity
+from hellotorch.training import TrainingSetup, prepare_finetuning, prepare_training
+
+WARMUP_STEPS = 5
+
+
+class CaseFailed(RuntimeError):
+    """The case could not be measured; the message is the recorded reason."""
+
+
+class ParityFailed(AssertionError):
+    """Timed fine, but the compiled arm does not learn what eager learns."""
+
+
+def build_setup(case: BenchCase) -> TrainingSetup:
+    """The case's model, optimizer, batch and bound step (eager or compiled)."""
+    run = case.run_config()
+    finetune = case.finetune_config()
+    if finetune is None:
+        return prepare_training(run)
+    pretrained = build_model(run.model, config=run.resolved_model_config, seed=run.seed)
+    return prepare_finetuning(run, pretrained, finetune)
+
+
+def _check_finite(loss: torch.Tensor, what: str) -> float:
+    value = float(loss.float().item())
+    if not math.isfinite(value):
+        raise CaseFailed(f"non-finite loss ({value}) {what}")
+    return value
+
+
+def warm_up(case: BenchCase, setup: TrainingSetup) -> dict[str, Any]:
+    """Run the first call (the compile, if any) and a few more; time the compile."""
+    first_seconds, loss = time_call(setup.step, setup.batch)
+    _check_finite(loss, "on the first step")
+    info: dict[str, Any] = {}
+    if case.compiled:
+        setup.step.check_captured()
+    for _ in range(WARMUP_STEPS):
+        setup.step(setup.batch)
+    if case.compiled:
+        steady = steady_step_seconds(setup.step, setup.batch)
+        stats = setup.step.graph_stats()
+        # The first call also ran one step; what is left over is compiling.
+        info["compile_s"] = max(0.0, first_seconds - steady)
+        info["compile_cache"] = stats.compile_cache
+    return info
+
+
+def cold_compile_seconds(case: BenchCase) -> float:
+    """Compile time from an empty Inductor cache, in a fresh process."""
+    with tempfile.TemporaryDirectory(prefix="hellotorch-cold-") as cache:
+        env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=cache, TRITON_CACHE_DIR=os.path.join(cache, "triton"))
+        env["HELLOTORCH_THREADS"] = str(torch.get_num_threads())
+        done = subprocess.run(
+            [sys.executable, "-m", "hellotorch.coldcompile", json.dumps(case.as_dict())],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=900,
+        )
+    if done.returncode != 0:
+        raise CaseFailed(f"cold compile failed: {done.stderr.strip().splitlines()[-1:]}")
+    return float(json.loads(done.stdout.strip().splitlines()[-1])["compile_s"])
+
+
+def parity_info(report: ParityReport) -> dict[str, Any]:
+    return {
+        "parity": report.verdict,
+        "parity_max_abs_diff": report.max_abs_diff,
+        "parity_max_rel_diff": report.max_rel_diff,
+        "parity_worst_step": report.worst_step,
+        "parity_steps": report.steps,
+        "parity_reason": report.reason,
+    }
+
+
+def measure_case(case: BenchCase, *, profile: Profile, benchmark: Any) -> ParityReport | None:
+    """Measure ``case`` into ``benchmark.extra_info``; return its parity report, if compiled."""
+    extra = benchmark.extra_info
+    extra.update(case.as_dict())
+    extra.update(profile=profile.name, threads=torch.get_num_threads(), status="failed")
+    if case.dtype == "bfloat16" and case.device == "cpu" and not torch.backends.mkldnn.is_available():
+        extra["note"] = "bf16 is emulated on this CPU: its timings mean little, its parity still does"
+    try:
+        setup = build_setup(case)
+        extra.update(warm_up(case, setup))
+        loss = benchmark(setup.step, setup.batch)
+        extra["final_loss"] = _check_finite(loss, "during the timed rounds")
+        median = benchmark.stats.stats.median
+        extra["samples_per_s"] = case.batch_size / median
+        stats = setup.step.graph_stats()
+        extra.update(unique_graphs=stats.unique_graphs, graph_breaks=stats.graph_breaks, recompiles=stats.recompiles)
+        memory = peak_memory(setup.step, setup.batch, model=setup.model, optimizer=setup.optimizer, device=case.device)
+        extra.update(peak_memory_bytes=memory.bytes, peak_memory_method=memory.method)
+        eager = build_setup(case.eager_twin()) if case.compiled else setup
+        for _ in range(WARMUP_STEPS if case.compiled else 0):
+            eager.step(eager.batch)
+        flops = flops_per_step(eager.step, eager.batch)
+        extra.update(flops_per_step=flops, achieved_gflops=flops / median / 1e9)
+        if not case.compiled:
+            extra.update(speedup=1.0, speedup_q1=1.0, speedup_q3=1.0, status="ok")
+            return None
+        paired = paired_speedup(eager.step, eager.batch, setup.step, setup.batch, pairs=profile.pairs)
+        extra.update(
+            speedup=paired.median,
+            speedup_q1=paired.q1,
+            speedup_q3=paired.q3,
+            speedup_pairs=paired.pairs,
+            speedup_steps_per_block=paired.steps_per_block,
+            paired_eager_ms=paired.eager_ms,
+            paired_compiled_ms=paired.compiled_ms,
+        )
+        if case.cold_compile:
+            extra["cold_compile_s"] = cold_compile_seconds(case)
+        # Parity last: it resets Dynamo, which would clear the counters above.
+        report = check_parity(case.run_config(), steps=profile.parity_steps, finetune=case.finetune_config())
+        extra.update(parity_info(report))
+        extra["status"] = "ok" if report.verdict != "fail" else "parity-failed"
+        return report
+    except torch.OutOfMemoryError as error:
+        raise CaseFailed(f"out of memory: {str(error).splitlines()[0]}") from error
+    except SilentEagerError as error:
+        raise CaseFailed(str(error)) from error
+    except CaseFailed:
+        raise
+    except Exception as error:  # compile errors come from deep inside Dynamo/Inductor
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise CaseFailed(f"{type(error).__name__}: {reason[:300]}") from error

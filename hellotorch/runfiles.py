@@ -1,0 +1,96 @@
+"""The files of a benchmark run folder, written so that a crash loses little.
+
+A run folder (``results/run-<date>-<host>-<device>-<profile>/``) holds:
+
+- ``benchmark.json``: pytest-benchmark's own JSON, the one raw format. It is
+  written as ``benchmark.json.partial`` and renamed when the session ends, so
+  a ``benchmark.json`` is never half-written;
+- ``cases.jsonl``: one line per finished case (its ``extra_info`` and timing
+  summary), appended and flushed as each case ends, so the cases finished
+  before a crash or kill survive even when no JSON could be written;
+- ``loss_curves.csv``: eager and compiled loss per case and step, from the
+  parity check, appended per case;
+- the tables and plots that ``hellotorch report`` builds from these.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+BENCHMARK_JSON = "benchmark.json"
+PARTIAL_SUFFIX = ".partial"
+JOURNAL = "cases.jsonl"
+CURVES = "loss_curves.csv"
+CURVE_FIELDS = ("case", "task", "model", "optimizer", "dtype", "mode", "step", "eager_loss", "compiled_loss")
+
+
+def new_run_dir(root: Path, *, device: str, profile: str, now: dt.datetime | None = None) -> Path:
+    """A fresh, uniquely named run folder under ``root``."""
+    stamp = (now or dt.datetime.now()).strftime("%Y%m%d-%H%M%S")
+    host = socket.gethostname().split(".")[0] or "host"
+    path = root / f"run-{stamp}-{host}-{device}-{profile}"
+    suffix = 1
+    while path.exists():
+        suffix += 1
+        path = root / f"run-{stamp}-{host}-{device}-{profile}-{suffix}"
+    path.mkdir(parents=True)
+    return path
+
+
+def finalize_json(partial: Path) -> Path | None:
+    """Rename a complete ``.partial`` JSON into place; leave a broken one where it is."""
+    if not partial.is_file():
+        return None
+    try:
+        json.loads(partial.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    final = partial.with_name(partial.name.removesuffix(PARTIAL_SUFFIX))
+    os.replace(partial, final)
+    return final
+
+
+def _append_line(path: Path, line: str) -> None:
+    with path.open("a") as handle:
+        handle.write(line + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def append_journal(run_dir: Path, record: dict[str, Any]) -> None:
+    _append_line(run_dir / JOURNAL, json.dumps(record, default=str))
+
+
+def read_journal(run_dir: Path) -> list[dict[str, Any]]:
+    """The journal's records; a torn last line (a kill mid-write) is dropped."""
+    path = run_dir / JOURNAL
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+def append_curves(run_dir: Path, case: dict[str, Any], eager: list[float], compiled: list[float]) -> None:
+    path = run_dir / CURVES
+    new = not path.exists()
+    with path.open("a", newline="") as handle:
+        writer = csv.writer(handle)
+        if new:
+            writer.writerow(CURVE_FIELDS)
+        for step, (eager_loss, compiled_loss) in enumerate(zip(eager, compiled), start=1):
+            writer.writerow(
+                [case["id"], case["task"], case["model"], case["optimizer"], case["dtype"], case["mode"]]
+                + [step, repr(eager_loss), repr(compiled_loss)]
+            )
+        handle.flush()

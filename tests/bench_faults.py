@@ -1,0 +1,40 @@
+"""A pytest plugin that plants faults in a benchmark run, for the suite's own tests.
+
+Loaded into the ``bench/`` pytest process through ``PYTEST_PLUGINS`` and
+steered by ``HELLOTORCH_FAULT``:
+- ``nan:<case id>``: that case's batch is all NaN, so its loss is not finite;
+- ``interrupt:<n>``: a SIGINT (Ctrl-C) arrives after ``n`` cases have finished.
+"""
+
+import os
+import signal
+
+import torch
+
+import hellotorch.benchrun
+
+FAULT = os.environ.get("HELLOTORCH_FAULT", "")
+_finished = 0
+
+
+def pytest_configure(config):
+    if not FAULT.startswith("nan:"):
+        return
+    target = FAULT.split(":", 1)[1]
+    build = hellotorch.benchrun.build_setup
+
+    def build_with_nan(case):
+        setup = build(case)
+        if case.id == target:
+            inputs, targets = setup.batch
+            setup.batch = (torch.full_like(inputs, float("nan")), targets)
+        return setup
+
+    hellotorch.benchrun.build_setup = build_with_nan
+
+
+def pytest_runtest_teardown(item, nextitem):
+    global _finished
+    _finished += 1
+    if FAULT.startswith("interrupt:") and _finished == int(FAULT.split(":", 1)[1]):
+        os.kill(os.getpid(), signal.SIGINT)

@@ -1,0 +1,178 @@
+"""The benchmark suite end to end: the smoke profile through ``hellotorch bench``.
+
+These run real (small) benchmarks but assert only on what the run wrote:
+fields present and sane, speedups positive, metadata present, failures
+recorded, interrupted runs intact. Never on a timing.
+"""
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hellotorch.cases import PROFILE_BUILDERS, build_profile
+
+TESTS = Path(__file__).parent
+NAN_CASE = "train-cpu-hello-b10-sgd.forloop-float32-eager"
+CASE_FIELDS = (
+    "task",
+    "device",
+    "model",
+    "batch_size",
+    "optimizer",
+    "implementation",
+    "dtype",
+    "mode",
+    "scope",
+    "backend",
+)
+MEASURED = (
+    "samples_per_s",
+    "flops_per_step",
+    "achieved_gflops",
+    "peak_memory_bytes",
+    "final_loss",
+    "threads",
+    "speedup",
+)
+COMPILED = (
+    "compile_s",
+    "graph_breaks",
+    "recompiles",
+    "unique_graphs",
+    "speedup_q1",
+    "speedup_q3",
+    "parity",
+    "parity_max_abs_diff",
+)
+
+
+def bench(tmp_path, *args, fault=""):
+    env = dict(os.environ, PYTEST_PLUGINS="bench_faults", HELLOTORCH_FAULT=fault)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS), env.get("PYTHONPATH")]))
+    done = subprocess.run(
+        [sys.executable, "-m", "hellotorch", "bench", "--profile", "smoke", "--results", str(tmp_path), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
+    (run_dir,) = tmp_path.iterdir()
+    return done, run_dir
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """One smoke run in which one case is made to fail (its loss is NaN)."""
+    return bench(tmp_path_factory.mktemp("smoke"), "--no-report", fault=f"nan:{NAN_CASE}")
+
+
+def test_a_failed_case_is_recorded_and_the_run_goes_on_and_ends_non_zero(smoke_run):
+    done, run_dir = smoke_run
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
+    assert f"FAILED {NAN_CASE}: non-finite loss" in done.stdout
+    raw = json.loads((run_dir / "benchmark.json").read_text())
+    assert raw["hellotorch"]["failed"] == [{"id": NAN_CASE, "reason": raw["hellotorch"]["failed"][0]["reason"]}]
+    assert "non-finite loss" in raw["hellotorch"]["failed"][0]["reason"]
+    assert len(raw["benchmarks"]) == len(build_profile("smoke").cases) - 1
+
+
+def test_every_case_records_its_fields_and_sane_numbers(smoke_run):
+    _, run_dir = smoke_run
+    raw = json.loads((run_dir / "benchmark.json").read_text())
+    for bench_record in raw["benchmarks"]:
+        info = bench_record["extra_info"]
+        assert info["status"] == "ok", info
+        for field in CASE_FIELDS + MEASURED:
+            assert field in info, (info["id"], field)
+        assert info["samples_per_s"] > 0 and info["speedup"] > 0 and math.isfinite(info["final_loss"])
+        assert info["threads"] >= 1 and info["peak_memory_bytes"] > 0
+        if info["compiled"]:
+            for field in COMPILED:
+                assert field in info, (info["id"], field)
+            assert info["compile_s"] >= 0 and info["unique_graphs"] >= 1
+            assert 0 < info["speedup_q1"] <= info["speedup"] <= info["speedup_q3"]
+            assert info["parity"] == "pass"
+
+
+def test_machine_metadata_is_in_the_json(smoke_run):
+    _, run_dir = smoke_run
+    machine = json.loads((run_dir / "benchmark.json").read_text())["machine_info"]["hellotorch"]
+    for key in ("torch", "cuda", "gpu", "cpu", "threads", "cxx", "git_commit"):
+        assert machine[key] not in ("", None), key
+
+
+def test_run_folder_holds_journal_and_loss_curves(smoke_run):
+    _, run_dir = smoke_run
+    assert run_dir.name.startswith("run-") and run_dir.name.endswith("-cpu-smoke")
+    journal = [json.loads(line) for line in (run_dir / "cases.jsonl").read_text().splitlines()]
+    assert len(journal) == len(build_profile("smoke").cases)
+    curves = (run_dir / "loss_curves.csv").read_text().splitlines()
+    assert curves[0].startswith("case,task,model") and len(curves) > 1
+    assert not list(run_dir.glob("*.partial"))
+
+
+def test_pytest_benchmark_compare_reads_the_json(smoke_run):
+    _, run_dir = smoke_run
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from pytest_benchmark.cli import main; main()",
+            "compare",
+            str(run_dir / "benchmark.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "train-cpu-hello-b10-sgd.forloop-float32-default.step" in done.stdout
+
+
+def test_an_interrupted_run_keeps_finished_cases_in_a_whole_json(tmp_path):
+    done, run_dir = bench(tmp_path, "--no-report", "-k", "hello", fault="interrupt:1")
+    assert done.returncode != 0
+    raw = json.loads((run_dir / "benchmark.json").read_text())  # whole, parseable
+    assert [b["extra_info"]["id"] for b in raw["benchmarks"]] == [raw["benchmarks"][0]["extra_info"]["id"]]
+    assert len((run_dir / "cases.jsonl").read_text().splitlines()) == 1
+    assert not list(run_dir.glob("*.partial"))
+
+
+@pytest.mark.parametrize("profile", list(PROFILE_BUILDERS))
+def test_case_ids_are_unique_and_readable(profile):
+    cases = build_profile(profile, devices=("cpu", "cuda")).cases
+    ids = [case.id for case in cases]
+    assert len(ids) == len(set(ids))
+    for case in cases:
+        assert case.id.startswith(f"{case.task}-{case.device}-{case.model}-b{case.batch_size}-")
+        assert " " not in case.id and "UNSERIALIZABLE" not in case.id
+
+
+def test_quick_profile_covers_what_it_promises():
+    cases = build_profile("quick").cases
+    assert {c.model for c in cases} >= {"hello", "mlp"}
+    assert len({c.batch_size for c in cases if c.model == "mlp"}) >= 3
+    assert len({c.optimizer for c in cases}) >= 3
+    assert {c.scope for c in cases if c.compiled} == {"step", "model"}
+    assert {c.task for c in cases} == {"train", "finetune"}
+    assert {c.implementation for c in cases if not c.compiled} >= {"forloop", "foreach", "fused"}
+
+
+def test_full_profile_has_autotune_dynamic_bf16_and_every_optimizer():
+    from hellotorch.optimizers import OPTIMIZERS
+
+    cases = build_profile("full").cases
+    assert {"max-autotune-no-cudagraphs", "dynamic"} <= {c.mode for c in cases}
+    assert any(c.dtype == "bfloat16" and c.compiled for c in cases)
+    assert {c.optimizer for c in cases} == set(OPTIMIZERS)
+
+
+def test_unknown_profile_and_device_are_bad_input():
+    for args, expected in ((["--profile", "huge"], "unknown profile 'huge'"), (["--device", "tpu"], "unknown device")):
+        done = subprocess.run([sys.executable, "-m", "hellotorch", "bench", *args], capture_output=True, text=True)
+        assert done.returncode == 2 and expected in done.stderr and len(done.stderr.strip().splitlines()) == 1

@@ -24,9 +24,12 @@ def _summary(benchmark) -> dict:
 
 
 def _progress(request, text: str) -> None:
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None and request.config.getoption("verbose") > 0:
-        reporter.write_line(text)
+    plugins = request.config.pluginmanager
+    reporter, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
+    if reporter is not None and capture is not None and request.config.getoption("verbose") > 0:
+        # The test's output is captured; the progress line goes to the terminal now.
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(text)
 
 
 def test_step(case, benchmark, run_state, request):

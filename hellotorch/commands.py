@@ -48,6 +48,30 @@ def register(commands: argparse._SubParsersAction) -> None:
     bench.add_argument("--no-report", action="store_true", help="skip the tables and plots")
     bench.set_defaults(handler=cmd_bench)
 
+    report = commands.add_parser("report", help="rebuild a run's tables and plots from its raw JSON")
+    report.add_argument("run", help="run folder (or its benchmark.json)")
+    report.set_defaults(handler=cmd_report)
+
+    compare = commands.add_parser("compare", help="put runs (machines, PyTorch versions) side by side")
+    compare.add_argument("runs", nargs="+", metavar="RUN", help="two or more run folders or JSON files")
+    compare.add_argument("--output", default=None, help="folder for compare.md/.csv/.png (default: the first run's)")
+    compare.set_defaults(handler=cmd_compare)
+
+    gate = commands.add_parser("gate", help="exit 1 if a case regressed against a baseline")
+    gate.add_argument("--baseline", required=True, help="baseline run folder or JSON")
+    gate.add_argument("--current", required=True, help="current run folder or JSON")
+    gate.add_argument("--threshold", type=float, default=None, help="allowed speedup drop, a fraction (default 0.10)")
+    gate.add_argument("--spread-factor", type=float, default=None, help="allowed drop in units of measured spread")
+    gate.add_argument("--all", action="store_true", help="show every case, not only regressions")
+    gate.add_argument("--markdown", default=None, metavar="PATH", help="also write the Markdown here")
+    gate.add_argument("--github-json", default=None, metavar="PATH", help="write customBiggerIsBetter JSON here")
+    gate.set_defaults(handler=cmd_gate)
+
+    baseline = commands.add_parser("baseline", help="pin a run as a baseline JSON (raw rounds dropped)")
+    baseline.add_argument("run", help="run folder or JSON")
+    baseline.add_argument("--output", required=True, help="where to write the baseline JSON")
+    baseline.set_defaults(handler=cmd_baseline)
+
 
 def cmd_parity(args: argparse.Namespace) -> int:
     from hellotorch.cli import quiet_torch_logs
@@ -147,14 +171,82 @@ def cmd_bench(args: argparse.Namespace) -> int:
     for record in failed:
         info = record["extra_info"]
         print(f"  FAILED {record['id']}: {info.get('failure') or info.get('parity_reason') or info.get('status')}")
-    if raw.is_file() and not args.no_report and "report" in _handlers():
-        report_code = _handlers()["report"](argparse.Namespace(run=str(run_dir)))
-        code = code or report_code
+    if raw.is_file() and not args.no_report:
+        cmd_report(argparse.Namespace(run=str(run_dir)))
     if code == 5:  # pytest: nothing collected (e.g. -k matched no case)
         print("hellotorch bench: no case matched", file=sys.stderr)
         return EXIT_BAD_INPUT
     return EXIT_OK if code == 0 else EXIT_FAILED
 
 
-def _handlers() -> dict:
-    return {}
+def cmd_report(args: argparse.Namespace) -> int:
+    from hellotorch.report import build_report
+
+    written = build_report(args.run)
+    print(f"hellotorch report: wrote {len(written)} files in {written[0].parent}")
+    for path in written:
+        print(f"  {path.name}")
+    return EXIT_OK
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from hellotorch import compare, plots
+    from hellotorch.report import save_figure, write_atomic
+    from hellotorch.results import load_run
+
+    runs = [load_run(path) for path in args.runs]
+    table, labels = compare.compare_table(runs)
+    differences = compare.machine_differences(runs, labels)
+    markdown = compare.to_markdown(table, labels, differences)
+    print(markdown)
+    out = Path(args.output) if args.output else runs[0].folder
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / "compare.md", lambda temp: Path(temp).write_text(markdown))
+    write_atomic(out / "compare.csv", lambda temp: table.to_csv(temp, index=False))
+    fig, _ = plots.compare_runs(table, labels)
+    save_figure(fig, out / "compare.png")
+    print(f"hellotorch compare: wrote compare.md, compare.csv, compare.png in {out}")
+    return EXIT_OK
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    import json
+
+    from hellotorch import gate
+    from hellotorch.report import write_atomic
+    from hellotorch.results import load_run
+
+    baseline, current = load_run(args.baseline), load_run(args.current)
+    options = {}
+    if args.threshold is not None:
+        options["threshold"] = args.threshold
+    if args.spread_factor is not None:
+        options["spread_factor"] = args.spread_factor
+    result = gate.gate(baseline, current, **options)
+    markdown = gate.to_markdown(result, baseline, current, show_all=args.all)
+    print(markdown)
+    if args.markdown:
+        write_atomic(Path(args.markdown), lambda temp: Path(temp).write_text(markdown))
+    if args.github_json:
+        entries = gate.github_benchmark_json(current)
+        write_atomic(Path(args.github_json), lambda temp: Path(temp).write_text(json.dumps(entries, indent=2)))
+    return EXIT_OK if result.passed else EXIT_FAILED
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    import json
+
+    from hellotorch.report import write_atomic
+    from hellotorch.results import load_run
+
+    run = load_run(args.run)
+    if run.meta.get("from_journal"):
+        raise ValueError(f"{args.run} has no complete benchmark.json; pin a run that finished")
+    raw = json.loads(run.path.read_text())
+    for bench in raw["benchmarks"]:
+        bench["stats"].pop("data", None)  # every round's time: large, and the gate needs none of it
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(output, lambda temp: Path(temp).write_text(json.dumps(raw, indent=1)))
+    print(f"hellotorch baseline: pinned {run.label} ({len(raw['benchmarks'])} cases) as {output}")
+    return EXIT_OK

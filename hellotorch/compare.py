@@ -1,0 +1,57 @@
+"""``hellotorch compare RUN_A RUN_B ...``: machines or PyTorch versions side by side.
+
+Cases are matched by id. For each case the table gives every run's median
+step time and paired speedup, and each later run's step time relative to the
+first. Runs with no case in common are refused; differing PyTorch versions,
+thread counts or CPUs/GPUs are named, since they are usually the point.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from hellotorch.results import Run, RunError, cases_frame
+
+MACHINE_FACTS = ("torch", "cuda", "gpu", "cpu", "threads", "cxx")
+
+
+def compare_table(runs: list[Run]) -> tuple[pd.DataFrame, list[str]]:
+    """One row per case present in every run; columns per run. Returns (table, run labels)."""
+    if len(runs) < 2:
+        raise RunError("compare needs at least two runs")
+    labels = []
+    for run in runs:
+        label = run.label
+        while label in labels:
+            label += "'"
+        labels.append(label)
+    frames = []
+    for run, label in zip(runs, labels):
+        frame = cases_frame(run)
+        frame = frame[frame["status"] != "failed"].set_index("id")
+        frames.append(frame[["median_ms", "speedup"]].add_suffix(f"[{label}]"))
+    table = pd.concat(frames, axis=1, join="inner")
+    if table.empty:
+        raise RunError(f"the runs have no case in common ({', '.join(labels)})")
+    first = labels[0]
+    for label in labels[1:]:
+        table[f"time_vs_first[{label}]"] = table[f"median_ms[{label}]"] / table[f"median_ms[{first}]"]
+    return table.reset_index().rename(columns={"id": "case"}), labels
+
+
+def machine_differences(runs: list[Run], labels: list[str]) -> list[str]:
+    """Lines naming each machine fact that differs between the runs."""
+    lines = []
+    for fact in MACHINE_FACTS:
+        values = [str(run.machine.get(fact, "?")) for run in runs]
+        if len(set(values)) > 1:
+            lines.append(f"{fact} differs: " + "; ".join(f"{label}: {value}" for label, value in zip(labels, values)))
+    return lines
+
+
+def to_markdown(table: pd.DataFrame, labels: list[str], differences: list[str]) -> str:
+    lines = [f"# hellotorch compare: {' vs '.join(labels)}", ""]
+    lines += [f"- **{line}**" for line in differences] or ["- the runs name the same machine and PyTorch"]
+    lines += ["", "time_vs_first < 1: faster than the first run. Speedup: eager / compiled, interleaved pairs.", ""]
+    lines.append(table.to_markdown(index=False, floatfmt=".3f"))
+    return "\n".join(lines) + "\n"

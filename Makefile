@@ -48,11 +48,11 @@ report: install ## rebuild tables and plots of RUN (default: the newest run)
 compare: install ## compare runs: make compare RUNS="results/run-a results/run-b"
 	$(VENV)/bin/hellotorch compare $(RUNS)
 
-gate: install ## gate RUN against BASELINE; exit 1 on a regression
-	$(VENV)/bin/hellotorch gate --baseline $(BASELINE) --current $(RUN)
+gate: install ## gate RUN against BASELINE (re-measuring suspects); exit 1 on a regression
+	$(VENV)/bin/hellotorch gate --baseline $(BASELINE) --current $(RUN) --confirm
 
-baseline: install ## pin RUN as the CPU baseline that `make gate` uses
-	$(VENV)/bin/hellotorch baseline $(RUN) --output $(BASELINE)
+baseline: install ## pin RUN (or the median of RUNS="a b c") as the baseline `make gate` uses
+	$(VENV)/bin/hellotorch baseline $(or $(RUNS),$(RUN)) --output $(BASELINE)
 
 lint: install ## ruff, on the library, suite and tests
 	$(PY) -m ruff check hellotorch bench tests

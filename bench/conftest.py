@@ -37,6 +37,7 @@ def pytest_addoption(parser):
     group.addoption("--hellotorch-device", default="cpu", help="cpu, cuda or all (default cpu)")
     group.addoption("--hellotorch-run-dir", default=None, help="run folder for the journal and loss curves")
     group.addoption("--hellotorch-threads", type=int, default=None, help="CPU threads (default: PyTorch's)")
+    group.addoption("--hellotorch-case", action="append", default=[], help="run only this case id (repeatable)")
 
 
 class RunState:
@@ -49,7 +50,11 @@ class RunState:
             if device not in ("cpu", "cuda"):
                 raise pytest.UsageError(f"unknown device {device!r}; choose one of: cpu, cuda, all")
         try:
-            self.profile = build_profile(config.getoption("--hellotorch-profile"), devices=self.devices)
+            self.profile = build_profile(
+                config.getoption("--hellotorch-profile"),
+                devices=self.devices,
+                only=config.getoption("--hellotorch-case"),
+            )
         except ValueError as error:
             raise pytest.UsageError(str(error)) from None
         run_dir = config.getoption("--hellotorch-run-dir")

@@ -200,10 +200,19 @@ PROFILE_BUILDERS = {
 }
 
 
-def build_profile(name: str, *, devices: Iterable[str] = ("cpu",)) -> Profile:
-    """The cases of profile ``name`` on ``devices``; ``ValueError`` names the profiles."""
+def build_profile(name: str, *, devices: Iterable[str] = ("cpu",), only: Iterable[str] = ()) -> Profile:
+    """The cases of profile ``name`` on ``devices``, or just the ids in ``only``.
+
+    ``ValueError`` names the known profiles, or the ids the profile lacks.
+    """
     if name not in PROFILE_BUILDERS:
         raise ValueError(f"unknown profile {name!r}; choose one of: {', '.join(PROFILE_BUILDERS)}")
     description, builder, max_time, min_rounds, pairs, parity_steps = PROFILE_BUILDERS[name]
     cases = tuple(case for device in devices for case in builder(device))
+    wanted = set(only)
+    if wanted:
+        unknown = sorted(wanted - {case.id for case in cases})
+        if unknown:
+            raise ValueError(f"profile {name} has no case {', '.join(unknown)}")
+        cases = tuple(case for case in cases if case.id in wanted)
     return Profile(name, description, cases, max_time, min_rounds, pairs, parity_steps)

@@ -37,6 +37,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     parity.add_argument("--dropout", type=float, default=None, help="backbone dropout (mlp/transformer)")
     parity.add_argument("--seed", type=int, default=0)
     parity.add_argument("--threads", type=positive_int, default=None)
+    parity.add_argument(
+        "--matrix",
+        action="store_true",
+        help="every optimizer x --models x train/finetune, one line each (ignores --model/--optimizer)",
+    )
+    parity.add_argument("--models", default="mlp,transformer", help="with --matrix: comma-separated models")
+    parity.add_argument("--optimizers", default="all", help="with --matrix: comma-separated optimizers, or all")
+    parity.add_argument("--csv", default=None, metavar="PATH", help="with --matrix: write the table here too")
     parity.set_defaults(handler=cmd_parity)
 
     bench = commands.add_parser("bench", help="run a benchmark profile into a new run folder, then report it")
@@ -44,6 +52,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     bench.add_argument("--device", default="cpu", help="cpu, cuda or all")
     bench.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: PyTorch's)")
     bench.add_argument("-k", dest="keyword", default=None, help="pytest -k expression to narrow the cases")
+    bench.add_argument("--case", action="append", default=[], metavar="ID", help="run only this case (repeatable)")
     bench.add_argument("--results", default=str(REPO_ROOT / "results"), help="where run folders go")
     bench.add_argument("--no-report", action="store_true", help="skip the tables and plots")
     bench.set_defaults(handler=cmd_bench)
@@ -65,29 +74,31 @@ def register(commands: argparse._SubParsersAction) -> None:
     gate.add_argument("--all", action="store_true", help="show every case, not only regressions")
     gate.add_argument("--markdown", default=None, metavar="PATH", help="also write the Markdown here")
     gate.add_argument("--github-json", default=None, metavar="PATH", help="write customBiggerIsBetter JSON here")
+    gate.add_argument(
+        "--confirm",
+        action="store_true",
+        help="re-measure regressed speedups in a fresh run; only those that regress again fail",
+    )
     gate.set_defaults(handler=cmd_gate)
 
-    baseline = commands.add_parser("baseline", help="pin a run as a baseline JSON (raw rounds dropped)")
-    baseline.add_argument("run", help="run folder or JSON")
+    baseline = commands.add_parser(
+        "baseline", help="pin a run (or the median of several) as a baseline JSON, raw rounds dropped"
+    )
+    baseline.add_argument("runs", nargs="+", metavar="RUN", help="run folder(s) or JSON; several: median speedups")
     baseline.add_argument("--output", required=True, help="where to write the baseline JSON")
     baseline.set_defaults(handler=cmd_baseline)
 
 
-def cmd_parity(args: argparse.Namespace) -> int:
-    from hellotorch.cli import quiet_torch_logs
+def _parity_run(args: argparse.Namespace, model: str, optimizer: str):
     from hellotorch.compiling import CompileConfig
-    from hellotorch.devices import set_threads
-    from hellotorch.models import get_model_spec, model_config
+    from hellotorch.models import model_config
     from hellotorch.optimizers import get_optimizer_spec
-    from hellotorch.parity import check_parity, format_report
-    from hellotorch.training import FinetuneConfig, RunConfig
+    from hellotorch.training import RunConfig
 
-    if args.mode == "eager":
-        raise ValueError("parity compares a compile mode against eager; choose a mode other than eager")
-    family = get_optimizer_spec(args.optimizer, args.impl).family
-    run = RunConfig(
-        model=args.model,
-        optimizer=args.optimizer,
+    family = get_optimizer_spec(optimizer, args.impl).family
+    return RunConfig(
+        model=model,
+        optimizer=optimizer,
         implementation=args.impl,
         lr=args.lr or (1e-3 if family == "adaptive" else 1e-2),
         batch_size=args.batch_size,
@@ -95,13 +106,33 @@ def cmd_parity(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         compile=CompileConfig(mode=args.mode, scope=args.scope, backend=args.backend),
         seed=args.seed,
-        model_config=model_config(args.model, dropout=args.dropout),
+        model_config=model_config(model, dropout=args.dropout),
     )
+
+
+def _finetune_for(model: str, wanted: bool):
+    from hellotorch.models import get_model_spec
+    from hellotorch.training import FinetuneConfig
+
+    if not wanted:
+        return None
+    finetune = FinetuneConfig(freeze_backbone=get_model_spec(model).has_backbone)
+    finetune.validate(model)
+    return finetune
+
+
+def cmd_parity(args: argparse.Namespace) -> int:
+    from hellotorch.cli import quiet_torch_logs
+    from hellotorch.devices import set_threads
+    from hellotorch.parity import check_parity, format_report
+
+    if args.mode == "eager":
+        raise ValueError("parity compares a compile mode against eager; choose a mode other than eager")
+    if args.matrix:
+        return _parity_matrix(args)
+    run = _parity_run(args, args.model, args.optimizer)
     run.validate()
-    finetune = None
-    if args.finetune:
-        finetune = FinetuneConfig(freeze_backbone=get_model_spec(args.model).has_backbone)
-        finetune.validate(args.model)
+    finetune = _finetune_for(args.model, args.finetune)
     quiet_torch_logs()
     set_threads(args.threads)
     task = "fine-tuning" if finetune else "training"
@@ -113,6 +144,63 @@ def cmd_parity(args: argparse.Namespace) -> int:
     report = check_parity(run, steps=args.steps, finetune=finetune)
     print(format_report(report))
     return EXIT_OK if report.verdict == "pass" else EXIT_FAILED
+
+
+def _parity_matrix(args: argparse.Namespace) -> int:
+    """Every optimizer on every model, training and fine-tuning: one line each, as it goes."""
+    import time
+
+    import pandas as pd
+
+    from hellotorch.cli import quiet_torch_logs
+    from hellotorch.devices import set_threads
+    from hellotorch.optimizers import OPTIMIZERS
+    from hellotorch.parity import check_parity
+
+    models = [name.strip() for name in args.models.split(",") if name.strip()]
+    optimizers = list(OPTIMIZERS) if args.optimizers == "all" else [o.strip() for o in args.optimizers.split(",")]
+    plan = [(model, optimizer, task) for model in models for optimizer in optimizers for task in ("train", "finetune")]
+    for model, optimizer, task in plan:  # validate everything before the first compile
+        _parity_run(args, model, optimizer).validate()
+        _finetune_for(model, task == "finetune")
+    quiet_torch_logs()
+    set_threads(args.threads)
+    rows = []
+    print(f"parity matrix: {len(plan)} checks, {args.dtype}, {args.device}, {args.steps} steps, mode {args.mode}")
+    for index, (model, optimizer, task) in enumerate(plan, start=1):
+        started = time.perf_counter()
+        report = check_parity(
+            _parity_run(args, model, optimizer), steps=args.steps, finetune=_finetune_for(model, task == "finetune")
+        )
+        row = {
+            "model": model,
+            "optimizer": optimizer,
+            "task": task,
+            "dtype": args.dtype,
+            "steps": args.steps,
+            "verdict": report.verdict,
+            "max_abs_diff": report.max_abs_diff,
+            "max_rel_diff": report.max_rel_diff,
+            "worst_step": report.worst_step,
+            "reason": report.reason,
+        }
+        rows.append(row)
+        print(
+            f"[{index}/{len(plan)}] {model:<11} {optimizer:<9} {task:<8} {report.verdict:<5} "
+            f"max |diff| {report.max_abs_diff:.2e} (rel {report.max_rel_diff:.2e}) at step {report.worst_step}"
+            f"  ({time.perf_counter() - started:.0f} s)",
+            flush=True,
+        )
+    table = pd.DataFrame(rows)
+    print(table.drop(columns=["reason"]).to_markdown(index=False, floatfmt=".2e"))
+    if args.csv:
+        from hellotorch.report import write_atomic
+
+        write_atomic(Path(args.csv), lambda temp: table.to_csv(temp, index=False))
+    failed = table[table["verdict"] != "pass"]
+    for _, row in failed.iterrows():
+        print(f"FAILED {row['model']} {row['optimizer']} {row['task']}: {row['reason']}")
+    return EXIT_OK if failed.empty else EXIT_FAILED
 
 
 def _bench_command(args: argparse.Namespace, run_dir: Path) -> list[str]:
@@ -136,6 +224,7 @@ def _bench_command(args: argparse.Namespace, run_dir: Path) -> list[str]:
         command.append(f"--hellotorch-threads={args.threads}")
     if args.keyword:
         command += ["-k", args.keyword]
+    command += [f"--hellotorch-case={case}" for case in args.case]
     return command
 
 
@@ -146,7 +235,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.device not in ("cpu", "cuda", "all"):
         raise ValueError(f"unknown device {args.device!r}; choose one of: cpu, cuda, all")
     devices = ("cpu", "cuda") if args.device == "all" else (args.device,)
-    profile = build_profile(args.profile, devices=devices)
+    profile = build_profile(args.profile, devices=devices, only=args.case)
     if not BENCH_DIR.is_dir():
         raise ValueError(f"benchmark suite not found at {BENCH_DIR}; run from a hellotorch checkout")
     run_dir = new_run_dir(Path(args.results), device=args.device, profile=args.profile)
@@ -223,6 +312,8 @@ def cmd_gate(args: argparse.Namespace) -> int:
     if args.spread_factor is not None:
         options["spread_factor"] = args.spread_factor
     result = gate.gate(baseline, current, **options)
+    if args.confirm and result.regressions:
+        result = _confirm(args, baseline, current, result, options)
     markdown = gate.to_markdown(result, baseline, current, show_all=args.all)
     print(markdown)
     if args.markdown:
@@ -233,20 +324,82 @@ def cmd_gate(args: argparse.Namespace) -> int:
     return EXIT_OK if result.passed else EXIT_FAILED
 
 
+def _confirm(args: argparse.Namespace, baseline, current, result, options: dict):
+    """Re-measure the cases whose speedup regressed; keep only regressions that reproduce.
+
+    A neighbour's burst of load can shift one case's paired ratio for the
+    few seconds it is measured; a real regression shows up again.
+    """
+    from hellotorch import gate
+    from hellotorch.results import load_run
+
+    suspects = sorted({f.case for f in result.regressions if f.check == "speedup"})
+    if not suspects:
+        return result
+    profile, devices = current.meta.get("profile"), current.meta.get("devices", ["cpu"])
+    if not profile:
+        raise ValueError(f"{current.label} does not say which profile it ran; cannot re-measure")
+    print(f"hellotorch gate: re-measuring {len(suspects)} regressed case(s) to confirm", flush=True)
+    confirm_root = current.folder / "confirm"
+    bench_args = argparse.Namespace(
+        profile=profile,
+        device="all" if len(devices) > 1 else devices[0],
+        threads=current.machine.get("threads"),
+        keyword=None,
+        case=suspects,
+        results=str(confirm_root),
+        no_report=True,
+    )
+    cmd_bench(bench_args)
+    rerun = load_run(sorted(confirm_root.iterdir())[-1])
+    again = gate.gate(baseline, rerun, **options)
+    reproduced = {f.case for f in again.regressions if f.check == "speedup"}
+    findings = [
+        f
+        if f.check != "speedup" or f.case not in suspects
+        else gate.Finding(
+            f.case,
+            f.check,
+            f.baseline,
+            f.current,
+            f.change + (" (confirmed)" if f.case in reproduced else " (not reproduced)"),
+            f.allowed,
+            f.case in reproduced,
+        )
+        for f in result.findings
+    ]
+    notes = [*result.notes, f"re-measured {len(suspects)} case(s) in {rerun.folder}: {len(reproduced)} reproduced"]
+    return gate.GateResult(findings, result.common, notes)
+
+
 def cmd_baseline(args: argparse.Namespace) -> int:
+    """Pin one run, or the per-case median of several, so one disturbed run cannot skew the gate."""
     import json
+    import statistics
 
     from hellotorch.report import write_atomic
     from hellotorch.results import load_run
 
-    run = load_run(args.run)
-    if run.meta.get("from_journal"):
-        raise ValueError(f"{args.run} has no complete benchmark.json; pin a run that finished")
-    raw = json.loads(run.path.read_text())
+    runs = [load_run(path) for path in args.runs]
+    for run in runs:
+        if run.meta.get("from_journal"):
+            raise ValueError(f"{run.folder} has no complete benchmark.json; pin a run that finished")
+    raw = json.loads(runs[0].path.read_text())
+    others = [{r["id"]: r for r in run.records} for run in runs[1:]]
     for bench in raw["benchmarks"]:
         bench["stats"].pop("data", None)  # every round's time: large, and the gate needs none of it
+        info = bench["extra_info"]
+        if not info.get("compiled") or "speedup" not in info:
+            continue
+        samples = [info] + [other[info["id"]] for other in others if "speedup" in other.get(info["id"], {})]
+        for key in ("speedup", "speedup_q1", "speedup_q3"):
+            info[key] = statistics.median(sample[key] for sample in samples)
+        info["baseline_runs"] = len(samples)
+    raw.setdefault("hellotorch", {})["baseline_of"] = [run.label for run in runs]
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(output, lambda temp: Path(temp).write_text(json.dumps(raw, indent=1)))
-    print(f"hellotorch baseline: pinned {run.label} ({len(raw['benchmarks'])} cases) as {output}")
+    print(
+        f"hellotorch baseline: pinned {', '.join(run.label for run in runs)} ({len(raw['benchmarks'])} cases) as {output}"
+    )
     return EXIT_OK

@@ -36,6 +36,9 @@ def compare_table(runs: list[Run]) -> tuple[pd.DataFrame, list[str]]:
     first = labels[0]
     for label in labels[1:]:
         table[f"time_vs_first[{label}]"] = table[f"median_ms[{label}]"] / table[f"median_ms[{first}]"]
+    # Repeatability across runs of the same code: the spread of each case's paired speedup.
+    speedups = table[[f"speedup[{label}]" for label in labels]]
+    table["speedup_cv"] = speedups.std(axis=1, ddof=1) / speedups.mean(axis=1)
     return table.reset_index().rename(columns={"id": "case"}), labels
 
 
@@ -52,6 +55,14 @@ def machine_differences(runs: list[Run], labels: list[str]) -> list[str]:
 def to_markdown(table: pd.DataFrame, labels: list[str], differences: list[str]) -> str:
     lines = [f"# hellotorch compare: {' vs '.join(labels)}", ""]
     lines += [f"- **{line}**" for line in differences] or ["- the runs name the same machine and PyTorch"]
-    lines += ["", "time_vs_first < 1: faster than the first run. Speedup: eager / compiled, interleaved pairs.", ""]
+    lines += [
+        "",
+        "time_vs_first < 1: faster than the first run. Speedup: eager / compiled, interleaved pairs.",
+        "speedup_cv: coefficient of variation of the speedup across the runs (eager cases: 0 by definition).",
+        "",
+    ]
+    compiled = table[table["speedup_cv"] > 0]
+    if len(compiled):
+        lines += [f"Median speedup_cv over compiled cases: {compiled['speedup_cv'].median():.1%}", ""]
     lines.append(table.to_markdown(index=False, floatfmt=".3f"))
     return "\n".join(lines) + "\n"

@@ -1,0 +1,18 @@
+"""Helpers for tests that read the saved pytest-benchmark run in fixtures/."""
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+FIXTURE_RUN = Path(__file__).parent / "fixtures" / "run-quick"
+
+
+def edited_run(tmp_path: Path, edit: Callable[[dict], None], *, name: str = "run-edited") -> Path:
+    """A copy of the fixture run whose benchmark.json ``edit`` changed in place."""
+    target = tmp_path / name
+    shutil.copytree(FIXTURE_RUN, target)
+    raw = json.loads((target / "benchmark.json").read_text())
+    edit(raw)
+    (target / "benchmark.json").write_text(json.dumps(raw))
+    return target

@@ -1,0 +1,121 @@
+"""The regression gate on saved runs: passes on identical input, catches a 20% drop,
+new parity failures and graph breaks, and refuses bad input with exit 2."""
+
+import json
+
+import pytest
+
+from hellotorch.cli import main
+
+from .fixtures_util import FIXTURE_RUN, edited_run
+
+TARGET = "train-cpu-mlp-b64-adamw.forloop-float32-default.step"
+
+
+def gate(capsys, baseline, current, *extra):
+    try:
+        code = main(["gate", "--baseline", str(baseline), "--current", str(current), *extra])
+    except SystemExit as exit:
+        code = exit.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _case(raw, case_id=TARGET):
+    return next(b["extra_info"] for b in raw["benchmarks"] if b["extra_info"]["id"] == case_id)
+
+
+def test_identical_runs_pass(capsys):
+    code, out, _ = gate(capsys, FIXTURE_RUN, FIXTURE_RUN)
+    assert code == 0
+    assert "PASS" in out and "0 regression(s)" in out
+
+
+def test_a_twenty_percent_speedup_drop_fails_naming_case_and_numbers(tmp_path, capsys):
+    def drop(raw):
+        info = _case(raw)
+        for key in ("speedup", "speedup_q1", "speedup_q3"):
+            info[key] *= 0.8
+
+    baseline = json.loads((FIXTURE_RUN / "benchmark.json").read_text())
+    code, out, _ = gate(capsys, FIXTURE_RUN, edited_run(tmp_path, drop))
+    assert code == 1
+    assert "FAIL" in out and "1 regression(s)" in out
+    row = next(line for line in out.splitlines() if TARGET in line)
+    assert f"{_case(baseline)['speedup']:.3f}x" in row and "-20.0%" in row and "REGRESSED" in row
+
+
+def test_a_drop_within_the_threshold_passes(tmp_path, capsys):
+    def small_drop(raw):
+        _case(raw)["speedup"] *= 0.97
+
+    code, _, _ = gate(capsys, FIXTURE_RUN, edited_run(tmp_path, small_drop))
+    assert code == 0
+
+
+def test_new_parity_failure_and_more_graph_breaks_regress(tmp_path, capsys):
+    def worse(raw):
+        info = _case(raw)
+        info["parity"] = "fail"
+        info["graph_breaks"] += 2
+
+    code, out, _ = gate(capsys, FIXTURE_RUN, edited_run(tmp_path, worse))
+    assert code == 1
+    assert "| parity" in out.replace("  ", " ") or "parity" in out
+    assert "graph_breaks" in out
+
+
+def test_a_case_that_now_fails_regresses(tmp_path, capsys):
+    def fail(raw):
+        raw["benchmarks"] = [b for b in raw["benchmarks"] if b["extra_info"]["id"] != TARGET]
+        raw["hellotorch"]["failed"] = [{"id": TARGET, "reason": "BackendCompilerFailed: boom"}]
+
+    code, out, _ = gate(capsys, FIXTURE_RUN, edited_run(tmp_path, fail))
+    assert code == 1 and "BackendCompilerFailed" in out
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda tmp: tmp / "missing.json", "does not exist"),
+        (lambda tmp: (tmp / "corrupt.json").write_text("{not json") and tmp / "corrupt.json", "not valid JSON"),
+    ],
+)
+def test_bad_files_exit_2_with_one_line(tmp_path, capsys, make, message):
+    code, _, err = gate(capsys, FIXTURE_RUN, make(tmp_path))
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_no_case_in_common_exits_2(tmp_path, capsys):
+    def rename(raw):
+        for bench in raw["benchmarks"]:
+            bench["extra_info"]["id"] = "other-" + bench["extra_info"]["id"]
+
+    code, _, err = gate(capsys, FIXTURE_RUN, edited_run(tmp_path, rename))
+    assert code == 2 and "no compiled case in common" in err
+
+
+def test_writes_markdown_and_github_action_benchmark_json(tmp_path, capsys):
+    md, gh = tmp_path / "gate.md", tmp_path / "bench.json"
+    code, _, _ = gate(capsys, FIXTURE_RUN, FIXTURE_RUN, "--markdown", str(md), "--github-json", str(gh), "--all")
+    assert code == 0 and "hellotorch gate" in md.read_text()
+    entries = json.loads(gh.read_text())
+    assert entries and {"name", "unit", "value"} <= set(entries[0])
+    assert all(entry["value"] > 0 for entry in entries)
+
+
+def test_a_pinned_baseline_is_smaller_and_gates_the_same(tmp_path, capsys):
+    pinned = tmp_path / "baseline.json"
+    assert main(["baseline", str(FIXTURE_RUN), "--output", str(pinned)]) == 0
+    assert all("data" not in b["stats"] for b in json.loads(pinned.read_text())["benchmarks"])
+    code, _, _ = gate(capsys, pinned, FIXTURE_RUN)
+    assert code == 0
+
+
+def test_the_pinned_repository_baseline_is_a_readable_run():
+    from pathlib import Path
+
+    from hellotorch.results import load_run
+
+    run = load_run(Path(__file__).parent.parent / "results" / "baselines" / "cpu-quick.json")
+    assert run.meta["profile"] == "quick" and len(run.records) > 10

@@ -1,36 +1,71 @@
 """Cross-check the suite's clock: does its median step time agree with other clocks?
 
-For the named cases of a finished run, this rebuilds each step exactly as the
-suite does (:func:`hellotorch.benchrun.build_setup` and ``warm_up``), then
-times it with a bare ``time.perf_counter`` loop and with
-``torch.utils.benchmark.Timer(...).blocked_autorange()``, and prints all
-three medians side by side. Run it on a quiet machine right after the run:
+Absolute step times move between processes and minutes on a shared machine,
+so the three clocks are compared close together, in alternation: the suite
+itself (``hellotorch bench --case ID`` in a subprocess, its pytest-benchmark
+median), then a bare ``time.perf_counter`` loop and
+``torch.utils.benchmark.Timer(...).blocked_autorange()`` on the same step
+built the same way (:func:`hellotorch.benchrun.build_setup`, ``warm_up``) in
+this process; repeated ``--rounds`` times. It prints each clock's median over
+the rounds and the ratios to the suite's:
 
-    python bench/agreement.py RUN_FOLDER CASE_ID [CASE_ID ...]
+    python bench/agreement.py [--profile quick] [--rounds 3] CASE_ID [CASE_ID ...]
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import statistics
+import subprocess
 import sys
-import time
+import tempfile
+from pathlib import Path
 
 import torch
 import torch.utils.benchmark as torch_benchmark
 
 from hellotorch.benchrun import build_setup, warm_up
-from hellotorch.cases import BenchCase
+from hellotorch.cases import build_profile
 from hellotorch.devices import set_threads
-from hellotorch.results import load_run
 from hellotorch.timing import synchronized_clock
 
 LOOP_BLOCKS = 50
 
 
+def suite_median_ms(profile: str, case_id: str) -> float:
+    """The suite's own measurement of one case, in a fresh subprocess."""
+    with tempfile.TemporaryDirectory() as results:
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "hellotorch",
+                "bench",
+                "--profile",
+                profile,
+                "--case",
+                case_id,
+                "--results",
+                results,
+                "--no-report",
+                "--threads",
+                str(torch.get_num_threads()),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        (run,) = Path(results).iterdir()
+        raw = json.loads((run / "benchmark.json").read_text())
+    return raw["benchmarks"][0]["stats"]["median"] * 1e3
+
+
 def perf_counter_median_ms(setup, *, block_seconds: float = 0.01) -> float:
-    """Median over blocks of consecutive steps, like pytest-benchmark's rounds."""
-    single = statistics.median(_time_one(setup) for _ in range(5))
-    steps = max(1, round(block_seconds / single))
+    """Median over blocks of consecutive steps, each block about ``block_seconds`` long."""
+    start = synchronized_clock()
+    for _ in range(5):
+        setup.step(setup.batch)
+    steps = max(1, round(block_seconds / ((synchronized_clock() - start) / 5)))
     blocks = []
     for _ in range(LOOP_BLOCKS):
         start = synchronized_clock()
@@ -38,12 +73,6 @@ def perf_counter_median_ms(setup, *, block_seconds: float = 0.01) -> float:
             setup.step(setup.batch)
         blocks.append((synchronized_clock() - start) / steps)
     return statistics.median(blocks) * 1e3
-
-
-def _time_one(setup) -> float:
-    start = time.perf_counter()
-    setup.step(setup.batch)
-    return time.perf_counter() - start
 
 
 def timer_median_ms(setup) -> float:
@@ -54,21 +83,25 @@ def timer_median_ms(setup) -> float:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) < 2:
-        print(__doc__.strip().splitlines()[-1], file=sys.stderr)
-        return 2
-    run = load_run(argv[0])
-    set_threads(int(run.machine.get("threads", torch.get_num_threads())))
-    records = {record["id"]: record for record in run.records}
-    print(f"{'case':<62} {'suite ms':>9} {'loop ms':>9} {'Timer ms':>9} {'loop/suite':>10} {'Timer/suite':>11}")
-    for case_id in argv[1:]:
-        record = records[case_id]
-        fields = {key: record[key] for key in BenchCase.__dataclass_fields__}
-        setup = build_setup(BenchCase(**fields))
-        warm_up(BenchCase(**fields), setup)
-        suite = record["median_s"] * 1e3
-        loop, timer = perf_counter_median_ms(setup), timer_median_ms(setup)
-        print(f"{case_id:<62} {suite:>9.4f} {loop:>9.4f} {timer:>9.4f} {loop / suite:>10.3f} {timer / suite:>11.3f}")
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument("cases", nargs="+", metavar="CASE_ID")
+    parser.add_argument("--profile", default="quick")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args(argv)
+    set_threads(args.threads)
+    cases = build_profile(args.profile, only=args.cases).cases
+    print(f"{'case':<56} {'suite ms':>9} {'loop ms':>9} {'Timer ms':>9} {'loop/suite':>10} {'Timer/suite':>11}")
+    for case in cases:
+        setup = build_setup(case)
+        warm_up(case, setup)
+        suite, loop, timer = [], [], []
+        for _ in range(args.rounds):
+            suite.append(suite_median_ms(args.profile, case.id))
+            loop.append(perf_counter_median_ms(setup))
+            timer.append(timer_median_ms(setup))
+        s, lo, t = (statistics.median(values) for values in (suite, loop, timer))
+        print(f"{case.id:<56} {s:>9.4f} {lo:>9.4f} {t:>9.4f} {lo / s:>10.3f} {t / s:>11.3f}", flush=True)
     return 0
 
 

@@ -176,3 +176,11 @@ def test_unknown_profile_and_device_are_bad_input():
     for args, expected in ((["--profile", "huge"], "unknown profile 'huge'"), (["--device", "tpu"], "unknown device")):
         done = subprocess.run([sys.executable, "-m", "hellotorch", "bench", *args], capture_output=True, text=True)
         assert done.returncode == 2 and expected in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_profile_narrowed_to_case_ids_refuses_unknown_ids():
+    quick = build_profile("quick")
+    chosen = [quick.cases[0].id, quick.cases[-1].id]
+    assert [case.id for case in build_profile("quick", only=chosen).cases] == chosen
+    with pytest.raises(ValueError, match="profile quick has no case nope"):
+        build_profile("quick", only=["nope"])

@@ -2,6 +2,7 @@
 new parity failures and graph breaks, and refuses bad input with exit 2."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -119,3 +120,32 @@ def test_the_pinned_repository_baseline_is_a_readable_run():
 
     run = load_run(Path(__file__).parent.parent / "results" / "baselines" / "cpu-quick.json")
     assert run.meta["profile"] == "quick" and len(run.records) > 10
+
+
+def _drop_target(raw):
+    info = _case(raw)
+    for key in ("speedup", "speedup_q1", "speedup_q3"):
+        info[key] *= 0.7
+
+
+@pytest.mark.parametrize("reproduces", [False, True])
+def test_confirm_re_measures_suspects_and_fails_only_if_they_regress_again(tmp_path, capsys, monkeypatch, reproduces):
+    import shutil
+
+    import hellotorch.commands
+
+    current = edited_run(tmp_path, _drop_target, name="run-current")
+    rerun_source = edited_run(tmp_path, _drop_target, name="run-rerun") if reproduces else FIXTURE_RUN
+    asked = {}
+
+    def fake_bench(args):  # stands in for the real re-measurement
+        asked.update(cases=args.case, profile=args.profile)
+        shutil.copytree(rerun_source, Path(args.results) / "run-confirm")
+        return 0
+
+    monkeypatch.setattr(hellotorch.commands, "cmd_bench", fake_bench)
+    code, out, _ = gate(capsys, FIXTURE_RUN, current, "--confirm", "--all")
+    assert asked == {"cases": [TARGET], "profile": "quick"}
+    assert code == (1 if reproduces else 0)
+    assert ("(confirmed)" if reproduces else "(not reproduced)") in out
+    assert "re-measured 1 case(s)" in out

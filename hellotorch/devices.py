@@ -95,3 +95,21 @@ def set_threads(threads: int | None) -> int:
             raise ValueError(f"thread count must be positive, got {threads}")
         torch.set_num_threads(threads)
     return torch.get_num_threads()
+
+
+@contextlib.contextmanager
+def strict_float32(device: str):
+    """Turn TF32 off on CUDA for the duration: parity compares true fp32 arithmetic.
+
+    TF32 matmuls round to 10 mantissa bits, which would hide (or fake) a
+    compiler difference. A no-op on CPU.
+    """
+    if device != "cuda":
+        yield
+        return
+    matmul, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn

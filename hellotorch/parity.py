@@ -22,6 +22,7 @@ where a fixed tolerance would cry wolf. Dropout models compile with
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 import torch
 
 from hellotorch.compiling import CompileConfig, bind_forward_backward
-from hellotorch.devices import autocast_context, build_precision
+from hellotorch.devices import autocast_context, build_precision, strict_float32
 from hellotorch.models import build_model
 from hellotorch.optimizers import get_optimizer_spec
 from hellotorch.training import FinetuneConfig, RunConfig, TrainingSetup, prepare_finetuning, prepare_training, train
@@ -163,6 +164,16 @@ def _curve(setup: TrainingSetup, steps: int) -> torch.Tensor:
     return torch.tensor(train(setup, steps=steps), dtype=torch.float64)
 
 
+def _tf32_off(check: Callable[..., ParityReport]) -> Callable[..., ParityReport]:
+    @functools.wraps(check)
+    def wrapper(run: RunConfig, **options) -> ParityReport:
+        with strict_float32(run.device):
+            return check(run, **options)
+
+    return wrapper
+
+
+@_tf32_off
 def check_parity(
     run: RunConfig,
     *,
@@ -172,7 +183,7 @@ def check_parity(
     compiled_finetune: FinetuneConfig | None = None,
     compiled_hook: ArmHook | None = None,
 ) -> ParityReport:
-    """Compare the compiled arm of ``run`` against its eager arm.
+    """Compare the compiled arm of ``run`` against its eager arm (TF32 off on CUDA).
 
     ``compiled_run``/``compiled_finetune`` replace the compiled arm's settings
     (defaults: ``run`` and ``finetune``); only tests that plant a difference

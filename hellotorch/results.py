@@ -45,7 +45,7 @@ COLUMNS: dict[str, str] = {
     "compile_s": "compile time in this process (first call minus a steady step), s",
     "compile_cache": "Inductor FX-graph cache during that compile: hit, miss or mixed",
     "cold_compile_s": "compile time from an empty cache in a fresh process, s (where the profile asks)",
-    "break_even_steps": "steps before compiling pays for itself: compile_s / time saved per step (inf = never)",
+    "break_even_steps": "steps before compiling pays for itself: compile_s / (eager ms - eager ms / speedup); inf = never",
     "graph_breaks": "Dynamo graph breaks",
     "recompiles": "graphs compiled after the first call",
     "peak_memory_mb": "peak memory of a warm step, MiB (see peak_memory_method)",
@@ -123,9 +123,14 @@ def load_run(path: str | Path) -> Run:
     return Run(path, raw.get("machine_info", {}).get("hellotorch", {}), meta, records, meta.get("failed", []))
 
 
-def _break_even(compile_s: float, eager_ms: float, compiled_ms: float) -> float:
-    saved_s = (eager_ms - compiled_ms) / 1e3
-    if not (compile_s == compile_s) or saved_s <= 0:  # NaN compile time, or compiled is not faster
+def _break_even(compile_s: float, eager_ms: float, speedup: float) -> float:
+    """Steps until compiling pays: compile time / time saved per step.
+
+    The time saved comes from the paired speedup (eager - eager / speedup),
+    so break-even and the headline speedup never disagree on who is faster.
+    """
+    saved_s = eager_ms * (1 - 1 / speedup) / 1e3 if speedup > 0 else 0.0
+    if not (compile_s == compile_s) or not saved_s > 0:  # NaN compile time, or compiled is not faster
         return math.inf
     return compile_s / saved_s
 
@@ -176,8 +181,8 @@ def cases_frame(run: Run) -> pd.DataFrame:
         frame["best_eager_ms"], frame["best_eager"] = np.nan, None
     frame["speedup_vs_best_eager"] = frame["best_eager_ms"] / frame["median_ms"]
     frame["break_even_steps"] = [
-        _break_even(c, e, p) if m != "eager" else np.nan
-        for c, e, p, m in zip(frame["compile_s"], frame["paired_eager_ms"], frame["paired_compiled_ms"], frame["mode"])
+        _break_even(c, e, s) if m != "eager" else np.nan
+        for c, e, s, m in zip(frame["compile_s"], frame["paired_eager_ms"], frame["speedup"], frame["mode"])
     ]
     failed_rows = [
         {"id": f["id"], "status": "failed", "failure": f.get("reason", "")}

@@ -14,6 +14,10 @@ import dataclasses
 import sys
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hellotorch.training import RunConfig
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -107,23 +111,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run_config(args: argparse.Namespace, model: str):
+def run_config_from_args(args: argparse.Namespace, *, model: str, optimizer: str, mode: str, lr: float) -> RunConfig:
+    """The RunConfig that parsed run options describe (shared by train, finetune and parity)."""
     from hellotorch.compiling import CompileConfig
     from hellotorch.models import model_config
     from hellotorch.training import RunConfig
 
+    shape = {key: getattr(args, key, None) for key in ("width", "depth", "dropout")}
     return RunConfig(
         model=model,
-        optimizer=args.optimizer,
+        optimizer=optimizer,
         implementation=args.impl,
-        lr=args.lr,
+        lr=lr,
         batch_size=args.batch_size,
         device=args.device,
         dtype=args.dtype,
-        compile=CompileConfig(mode=args.compile, scope=args.scope, backend=args.backend),
+        compile=CompileConfig(mode=mode, scope=args.scope, backend=args.backend),
         seed=args.seed,
-        model_config=model_config(model, width=args.width, depth=args.depth),
+        model_config=model_config(model, **shape),
     )
+
+
+def _run_config(args: argparse.Namespace, model: str) -> RunConfig:
+    return run_config_from_args(args, model=model, optimizer=args.optimizer, mode=args.compile, lr=args.lr)
 
 
 def _print_progress(args: argparse.Namespace):

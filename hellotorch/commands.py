@@ -90,24 +90,12 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _parity_run(args: argparse.Namespace, model: str, optimizer: str):
-    from hellotorch.compiling import CompileConfig
-    from hellotorch.models import model_config
+    from hellotorch.cli import run_config_from_args
     from hellotorch.optimizers import get_optimizer_spec
-    from hellotorch.training import RunConfig
 
     family = get_optimizer_spec(optimizer, args.impl).family
-    return RunConfig(
-        model=model,
-        optimizer=optimizer,
-        implementation=args.impl,
-        lr=args.lr or (1e-3 if family == "adaptive" else 1e-2),
-        batch_size=args.batch_size,
-        device=args.device,
-        dtype=args.dtype,
-        compile=CompileConfig(mode=args.mode, scope=args.scope, backend=args.backend),
-        seed=args.seed,
-        model_config=model_config(model, dropout=args.dropout),
-    )
+    lr = args.lr or (1e-3 if family == "adaptive" else 1e-2)
+    return run_config_from_args(args, model=model, optimizer=optimizer, mode=args.mode, lr=lr)
 
 
 def _finetune_for(model: str, wanted: bool):

@@ -241,6 +241,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     finished = read_journal(run_dir)
     failed = [r for r in finished if r["extra_info"].get("status") not in ("ok", None)]
     raw = run_dir / BENCHMARK_JSON
+    if not finished and code in (0, 5):  # 5: pytest collected nothing (-k matched no case)
+        print(f"hellotorch bench: no case ran in {run_dir} (skipped or deselected; reasons above)")
+        return EXIT_OK if code == 0 else EXIT_BAD_INPUT
     print(
         f"hellotorch bench: {len(finished)}/{len(profile.cases)} cases finished, {len(failed)} failed; "
         f"{'wrote ' + str(raw) if raw.is_file() else 'no complete benchmark.json (see cases.jsonl)'}"
@@ -250,9 +253,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(f"  FAILED {record['id']}: {info.get('failure') or info.get('parity_reason') or info.get('status')}")
     if raw.is_file() and not args.no_report:
         cmd_report(argparse.Namespace(run=str(run_dir)))
-    if code == 5:  # pytest: nothing collected (e.g. -k matched no case)
-        print("hellotorch bench: no case matched", file=sys.stderr)
-        return EXIT_BAD_INPUT
     return EXIT_OK if code == 0 else EXIT_FAILED
 
 

@@ -44,8 +44,15 @@ def new_run_dir(root: Path, *, device: str, profile: str, now: dt.datetime | Non
 
 
 def finalize_json(partial: Path) -> Path | None:
-    """Rename a complete ``.partial`` JSON into place; leave a broken one where it is."""
+    """Rename a complete ``.partial`` JSON into place; leave a broken one where it is.
+
+    An empty one (pytest-benchmark opens the file up front and writes nothing
+    when no case ran, e.g. all skipped) is removed.
+    """
     if not partial.is_file():
+        return None
+    if partial.stat().st_size == 0:
+        partial.unlink()
         return None
     try:
         json.loads(partial.read_text())

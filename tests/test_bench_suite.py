@@ -184,3 +184,14 @@ def test_a_profile_narrowed_to_case_ids_refuses_unknown_ids():
     assert [case.id for case in build_profile("quick", only=chosen).cases] == chosen
     with pytest.raises(ValueError, match="profile quick has no case nope"):
         build_profile("quick", only=["nope"])
+
+
+def test_cuda_cases_skip_with_a_reason_where_cuda_is_absent(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is present: the cases run instead of skipping")
+    done, run_dir = bench(tmp_path, "--device", "cuda", "--no-report")
+    assert done.returncode == 0
+    assert "CUDA is not available on this machine" in done.stdout
+    assert "no case ran" in done.stdout and not any(run_dir.iterdir())

@@ -103,6 +103,7 @@ def parity_info(report: ParityReport) -> dict[str, Any]:
         "parity_max_rel_diff": report.max_rel_diff,
         "parity_worst_step": report.worst_step,
         "parity_steps": report.steps,
+        "parity_fp64_error_ratio": report.fp64_error_ratio,
         "parity_reason": report.reason,
     }
 

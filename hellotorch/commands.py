@@ -170,12 +170,14 @@ def _parity_matrix(args: argparse.Namespace) -> int:
             "max_abs_diff": report.max_abs_diff,
             "max_rel_diff": report.max_rel_diff,
             "worst_step": report.worst_step,
+            "fp64_error_ratio": report.fp64_error_ratio,
             "reason": report.reason,
         }
         rows.append(row)
         print(
             f"[{index}/{len(plan)}] {model:<11} {optimizer:<9} {task:<8} {report.verdict:<5} "
-            f"max |diff| {report.max_abs_diff:.2e} (rel {report.max_rel_diff:.2e}) at step {report.worst_step}"
+            f"max |diff| {report.max_abs_diff:.2e} (rel {report.max_rel_diff:.2e}) at step {report.worst_step}, "
+            f"RMSE vs fp64 compiled/eager {report.fp64_error_ratio:.2f}"
             f"  ({time.perf_counter() - started:.0f} s)",
             flush=True,
         )
@@ -235,9 +237,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     try:
         code = child.wait()
     except KeyboardInterrupt:
-        # pytest got the same SIGINT: let it finish writing what it has.
-        child.send_signal(signal.SIGINT)
-        code = child.wait()
+        # Ctrl-C reaches pytest too (same process group): give it time to write
+        # what it has; forward the signal only if it did not get one.
+        try:
+            code = child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.send_signal(signal.SIGINT)
+            code = child.wait()
     finished = read_journal(run_dir)
     failed = [r for r in finished if r["extra_info"].get("status") not in ("ok", None)]
     raw = run_dir / BENCHMARK_JSON

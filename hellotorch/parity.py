@@ -114,6 +114,8 @@ class ParityReport:
     max_abs_diff: float
     max_rel_diff: float
     worst_step: int
+    #: RMSE of the compiled loss curve against fp64 over eager's (PyTorch's rule allows 2x fp32, 3x bf16).
+    fp64_error_ratio: float = math.nan
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -269,12 +271,16 @@ def check_parity(
     max_rel = max_abs / max(abs(eager[worst].item()), 1e-12)
     finite = bool(torch.isfinite(compiled).all())
     curve_ok, curve_how = same(compiled, eager, reference, tolerance=tolerance) if finite else (False, "non-finite")
+    # Reported whichever way the check passed: how much further from fp64 the compiled curve is than eager's.
+    eager_error = _rmse(eager, reference)
+    fp64_ratio = _rmse(compiled, reference) / eager_error if finite and eager_error > 0 else math.nan
     checks.append(
         Check(
             f"loss curve ({steps} steps)",
             curve_ok,
             f"max |diff| {max_abs:.2e} at step {worst + 1} (rel {max_rel:.2e}); "
-            f"rtol {tolerance.rtol:g} atol {tolerance.atol:g}; {curve_how}",
+            f"rtol {tolerance.rtol:g} atol {tolerance.atol:g}; {curve_how}; "
+            f"RMSE vs fp64: compiled/eager {fp64_ratio:.2f} (limit {tolerance.fp64_factor:g})",
         )
     )
 
@@ -307,6 +313,7 @@ def check_parity(
         max_abs_diff=max_abs,
         max_rel_diff=max_rel,
         worst_step=worst + 1,
+        fp64_error_ratio=fp64_ratio,
         notes=notes,
     )
 

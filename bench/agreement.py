@@ -6,7 +6,8 @@ itself (``hellotorch bench --case ID`` in a subprocess, its pytest-benchmark
 median), then a bare ``time.perf_counter`` loop and
 ``torch.utils.benchmark.Timer(...).blocked_autorange()`` on the same step
 built the same way (:func:`hellotorch.benchrun.build_setup`, ``warm_up``) in
-this process; repeated ``--rounds`` times. It prints each clock's median over
+this process; repeated ``--rounds`` times, the order rotating each round,
+with a pause after each subprocess. It prints each clock's median over
 the rounds and the ratios to the suite's:
 
     python bench/agreement.py [--profile quick] [--rounds 3] CASE_ID [CASE_ID ...]
@@ -15,11 +16,13 @@ the rounds and the ratios to the suite's:
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -31,6 +34,9 @@ from hellotorch.devices import set_threads
 from hellotorch.timing import synchronized_clock
 
 LOOP_BLOCKS = 50
+# The machine stays busy for a moment after the suite's subprocess exits;
+# measured right then, an overhead-bound step read 45 % slow here.
+SETTLE_SECONDS = 2.0
 
 
 def suite_median_ms(profile: str, case_id: str) -> float:
@@ -95,12 +101,20 @@ def main(argv: list[str]) -> int:
     for case in cases:
         setup = build_setup(case)
         warm_up(case, setup)
-        suite, loop, timer = [], [], []
+        clocks = {
+            "suite": functools.partial(suite_median_ms, args.profile, case.id),
+            "loop": functools.partial(perf_counter_median_ms, setup),
+            "timer": functools.partial(timer_median_ms, setup),
+        }
+        samples: dict[str, list[float]] = {name: [] for name in clocks}
+        order = list(clocks)
         for _ in range(args.rounds):
-            suite.append(suite_median_ms(args.profile, case.id))
-            loop.append(perf_counter_median_ms(setup))
-            timer.append(timer_median_ms(setup))
-        s, lo, t = (statistics.median(values) for values in (suite, loop, timer))
+            for name in order:
+                samples[name].append(clocks[name]())
+                if name == "suite":
+                    time.sleep(SETTLE_SECONDS)
+            order = order[1:] + order[:1]  # rotate: no clock always runs right after another
+        s, lo, t = (statistics.median(samples[name]) for name in clocks)
         print(f"{case.id:<56} {s:>9.4f} {lo:>9.4f} {t:>9.4f} {lo / s:>10.3f} {t / s:>11.3f}", flush=True)
     return 0
 

@@ -122,6 +122,10 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
 def pytest_sessionfinish(session, exitstatus):
     # pytest-benchmark wrote its JSON in its own (wrapping) sessionfinish,
     # before this runs; only now is a .partial file complete.
-    handle = session.config.getoption("benchmark_json", None)
-    if handle is not None and str(handle.name).endswith(runfiles.PARTIAL_SUFFIX):
-        runfiles.finalize_json(Path(handle.name))
+    target = session.config.getoption("benchmark_json", None)
+    if target is None:
+        return
+    # pytest-benchmark < 5.3 hands over an open file, 5.3 and later a Path.
+    path = Path(target) if isinstance(target, (str, os.PathLike)) else Path(target.name)
+    if path.name.endswith(runfiles.PARTIAL_SUFFIX):
+        runfiles.finalize_json(path)

@@ -18,8 +18,6 @@ from hellotorch.compiling import CompileConfig
 from hellotorch.models import get_model_spec
 from hellotorch.training import FinetuneConfig, RunConfig
 
-TASKS = ("train", "finetune")
-
 
 @dataclass(frozen=True)
 class BenchCase:
@@ -55,11 +53,6 @@ class BenchCase:
             f"{self.task}-{self.device}-{self.model}-b{self.batch_size}-"
             f"{self.optimizer}.{self.implementation}-{self.dtype}-{how}"
         )
-
-    @property
-    def baseline_key(self) -> str:
-        """Cases sharing this key differ only in how the step runs (eager variants, compile modes)."""
-        return f"{self.task}-{self.device}-{self.model}-b{self.batch_size}-{self.optimizer}-{self.dtype}"
 
     def run_config(self, *, seed: int = 0) -> RunConfig:
         compile_config = CompileConfig(

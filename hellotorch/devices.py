@@ -71,10 +71,6 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def cuda_available() -> bool:
-    return torch.cuda.is_available()
-
-
 def synchronize(device: torch.device | str) -> None:
     """Wait for queued kernels, so a clock read after it means something."""
     if torch.device(device).type == "cuda":

@@ -292,7 +292,3 @@ def make_batch(
         return tensor.to(dtype) if tensor.is_floating_point() else tensor
 
     return place(inputs), place(targets)
-
-
-def head_width(model: Classifier) -> int:
-    return model.head.in_features

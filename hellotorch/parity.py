@@ -35,8 +35,6 @@ from hellotorch.models import build_model
 from hellotorch.optimizers import get_optimizer_spec
 from hellotorch.training import FinetuneConfig, RunConfig, TrainingSetup, prepare_finetuning, prepare_training, train
 
-VERDICTS = ("pass", "fail", "nondeterministic")
-
 
 @dataclass(frozen=True)
 class Tolerance:

@@ -28,6 +28,7 @@ import torch
 
 from hellotorch.cases import BenchCase, Profile
 from hellotorch.compiling import SilentEagerError
+from hellotorch.devices import cpu_has_native_bf16
 from hellotorch.measure import flops_per_step, paired_speedup, peak_memory, steady_step_seconds, time_call
 from hellotorch.models import build_model
 from hellotorch.parity import ParityReport, check_parity
@@ -113,7 +114,7 @@ def measure_case(case: BenchCase, *, profile: Profile, benchmark: Any) -> Parity
     extra = benchmark.extra_info
     extra.update(case.as_dict())
     extra.update(profile=profile.name, threads=torch.get_num_threads(), status="failed")
-    if case.dtype == "bfloat16" and case.device == "cpu" and not torch.backends.mkldnn.is_available():
+    if case.dtype == "bfloat16" and case.device == "cpu" and not cpu_has_native_bf16():
         extra["note"] = "bf16 is emulated on this CPU: its timings mean little, its parity still does"
     try:
         setup = build_setup(case)

@@ -71,6 +71,16 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX); else PyTorch emulates it."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags = cpuinfo.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def synchronize(device: torch.device | str) -> None:
     """Wait for queued kernels, so a clock read after it means something."""
     if torch.device(device).type == "cuda":

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import torch
 
+from hellotorch.devices import cpu_has_native_bf16
+
 
 def _first_line(command: list[str], cwd: Path | None = None) -> str:
     try:
@@ -68,6 +70,7 @@ def collect() -> dict[str, str | int]:
         "gpu_count": torch.cuda.device_count() if cuda else 0,
         "cpu": cpu_model(),
         "cpu_count": len(os.sched_getaffinity(0)),
+        "cpu_bf16": "native" if cpu_has_native_bf16() else "emulated",
         "threads": torch.get_num_threads(),
         "cxx": cxx_compiler(),
         "git_commit": git_commit(),

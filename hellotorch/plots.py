@@ -23,7 +23,9 @@ OK = "status != 'failed'"
 
 
 def _label(row: pd.Series) -> str:
-    return f"{row['task']} {row['model']} b{row['batch_size']} {row['optimizer']} {row['dtype']} {row['mode']}/{row['scope']}"
+    label = f"{row['task']} {row['model']} b{row['batch_size']} {row['optimizer']} {row['dtype']} {row['mode']}/{row['scope']}"
+    backend = row.get("backend", "inductor")
+    return label if backend in ("inductor", None) or backend != backend else f"{label} ({backend})"
 
 
 def _plain_log_x(ax) -> None:
@@ -60,7 +62,11 @@ def speedup_vs_batch(frame: pd.DataFrame) -> tuple[Figure, np.ndarray]:
     panels = list(data.groupby(["device", "model"]))
     fig, axes = _grid(len(panels))
     for ax, ((device, model), group) in zip(axes.flat, panels):
-        for (optimizer, mode, dtype), line in group.groupby(["optimizer", "mode", "dtype"]):
+        series = list(group.groupby(["optimizer", "mode", "dtype"]))
+        sweeps = [item for item in series if item[1]["batch_size"].nunique() > 1]
+        # Single-batch-size points (the optimizer sweep) belong to speedup_by_case;
+        # here they would pile up on one x and hide the lines.
+        for (optimizer, mode, dtype), line in sweeps or series:
             line = line.sort_values("batch_size")
             err = [line["speedup"] - line["speedup_q1"], line["speedup_q3"] - line["speedup"]]
             label = optimizer if (mode, dtype) == ("default", "float32") else f"{optimizer} {mode} {dtype}"
@@ -74,6 +80,36 @@ def speedup_vs_batch(frame: pd.DataFrame) -> tuple[Figure, np.ndarray]:
     fig.suptitle(f"{title}; bars: IQR of interleaved pairs")
     fig.tight_layout()
     return fig, axes
+
+
+def speedup_by_case(frame: pd.DataFrame) -> tuple[Figure, np.ndarray]:
+    """Paired speedup of every compiled case with its IQR, grouped per model: the optimizer and mode sweeps."""
+    data = frame.query(OK).query("mode != 'eager'").dropna(subset=["speedup"]).sort_values("id")
+    title = "torch.compile speedup per case"
+    if data.empty:
+        return _empty(title, "no compiled case in this run")
+    labels = [_label(row) for _, row in data.iterrows()]
+    y = np.arange(len(data))
+    err = [data["speedup"] - data["speedup_q1"], data["speedup_q3"] - data["speedup"]]
+    colors = ["tab:green" if value >= 1 else "tab:red" for value in data["speedup"]]
+    fig, ax = plt.subplots(figsize=(10, 0.38 * len(data) + 1.8))
+    ax.barh(y, data["speedup"], xerr=err, color=colors, capsize=2)
+    ax.axvline(1.0, color="black", linestyle="--", linewidth=1, label="no speedup")
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("speedup (eager time / compiled time, x); bars: IQR of interleaved pairs")
+    ax.set_title(title)
+    ax.legend(
+        handles=[
+            plt.Rectangle((0, 0), 1, 1, color="tab:green"),
+            plt.Rectangle((0, 0), 1, 1, color="tab:red"),
+            ax.get_lines()[0],
+        ],
+        labels=["compiled faster", "compiled slower", "no speedup"],
+        fontsize=8,
+    )
+    fig.tight_layout()
+    return fig, np.array([ax])
 
 
 def step_time(frame: pd.DataFrame) -> tuple[Figure, np.ndarray]:

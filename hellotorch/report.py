@@ -21,6 +21,7 @@ from hellotorch.results import cases_frame, load_run, read_curves, to_markdown
 
 PLOTS: dict[str, Callable] = {
     "speedup_vs_batch.png": lambda frame, curves: plots.speedup_vs_batch(frame),
+    "speedup_by_case.png": lambda frame, curves: plots.speedup_by_case(frame),
     "step_time.png": lambda frame, curves: plots.step_time(frame),
     "compile_time.png": lambda frame, curves: plots.compile_cost(frame),
     "loss_curves_train.png": lambda frame, curves: plots.loss_curves(curves[curves["task"] == "train"]),

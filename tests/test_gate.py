@@ -132,7 +132,7 @@ def _drop_target(raw):
 def test_confirm_re_measures_suspects_and_fails_only_if_they_regress_again(tmp_path, capsys, monkeypatch, reproduces):
     import shutil
 
-    import hellotorch.commands
+    import hellotorch.cli_bench
 
     current = edited_run(tmp_path, _drop_target, name="run-current")
     rerun_source = edited_run(tmp_path, _drop_target, name="run-rerun") if reproduces else FIXTURE_RUN
@@ -143,7 +143,7 @@ def test_confirm_re_measures_suspects_and_fails_only_if_they_regress_again(tmp_p
         shutil.copytree(rerun_source, Path(args.results) / "run-confirm")
         return 0
 
-    monkeypatch.setattr(hellotorch.commands, "cmd_bench", fake_bench)
+    monkeypatch.setattr(hellotorch.cli_bench, "cmd_bench", fake_bench)
     code, out, _ = gate(capsys, FIXTURE_RUN, current, "--confirm", "--all")
     assert asked == {"cases": [TARGET], "profile": "quick"}
     assert code == (1 if reproduces else 0)

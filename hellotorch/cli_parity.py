@@ -65,6 +65,7 @@ def _parity_matrix(args: argparse.Namespace) -> int:
 
     from hellotorch.cli import quiet_torch_logs
     from hellotorch.devices import set_threads
+    from hellotorch.markdown import markdown_table
     from hellotorch.optimizers import OPTIMIZERS
     from hellotorch.parity import check_parity
 
@@ -105,7 +106,7 @@ def _parity_matrix(args: argparse.Namespace) -> int:
             flush=True,
         )
     table = pd.DataFrame(rows)
-    print(table.drop(columns=["reason"]).to_markdown(index=False, floatfmt=".2e"))
+    print(markdown_table(table.drop(columns=["reason"]), floatfmt=".2e"))
     if args.csv:
         from hellotorch.report import write_atomic
 

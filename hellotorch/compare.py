@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from hellotorch.markdown import markdown_table
 from hellotorch.results import Run, RunError, cases_frame
 
 MACHINE_FACTS = ("torch", "cuda", "gpu", "cpu", "threads", "cxx")
@@ -64,5 +65,5 @@ def to_markdown(table: pd.DataFrame, labels: list[str], differences: list[str]) 
     compiled = table[table["speedup_cv"] > 0]
     if len(compiled):
         lines += [f"Median speedup_cv over compiled cases: {compiled['speedup_cv'].median():.1%}", ""]
-    lines.append(table.to_markdown(index=False, floatfmt=".3f"))
+    lines.append(markdown_table(table, floatfmt=".3f"))
     return "\n".join(lines) + "\n"

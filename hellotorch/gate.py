@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from hellotorch.markdown import markdown_table
 from hellotorch.results import Run, RunError, cases_frame
 
 DEFAULT_THRESHOLD = 0.10
@@ -126,12 +127,12 @@ def to_markdown(result: GateResult, baseline: Run, current: Run, *, show_all: bo
         f"**hellotorch gate: {'PASS' if result.passed else 'FAIL'}**: {len(regressions)} regression(s) "
         f"in {result.common} compiled case(s); current `{current.label}` against baseline `{baseline.label}`"
     )
-    lines = [head, ""] + [f"- {note}" for note in result.notes]
+    lines = [head] + ([""] + [f"- {note}" for note in result.notes] if result.notes else [])
     rows = result.findings if show_all else regressions
     if rows:
         table = pd.DataFrame([vars(finding) for finding in rows])
         table["regressed"] = table["regressed"].map({True: "REGRESSED", False: "ok"})
-        lines += ["", table.to_markdown(index=False)]
+        lines += ["", markdown_table(table)]
     return "\n".join(lines) + "\n"
 
 

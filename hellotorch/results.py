@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hellotorch.markdown import markdown_table
 from hellotorch.runfiles import BENCHMARK_JSON, CURVES, read_journal
 
 #: Column name -> what it means (README.md shows this table).
@@ -270,7 +271,7 @@ def to_markdown(frame: pd.DataFrame, run: Run) -> str:
         "",
     ]
     geo = geomean_speedups(frame)
-    lines.append(geo.to_markdown(index=False, floatfmt=".2f") if not geo.empty else "(no compiled case finished)")
+    lines.append(markdown_table(geo, floatfmt=".2f") if not geo.empty else "(no compiled case finished)")
     ok = frame[frame["status"] != "failed"]
     for (task, device, model), group in ok.groupby(["task", "device", "model"], sort=True):
         view = group.assign(
@@ -280,7 +281,7 @@ def to_markdown(frame: pd.DataFrame, run: Run) -> str:
             ],
         )
         view = view[[c for c in SUMMARY_VIEW if c in view]].rename(columns=SUMMARY_VIEW)
-        lines += ["", f"## {task} · {device} · {model}", "", view.map(_fmt).to_markdown(index=False)]
+        lines += ["", f"## {task} · {device} · {model}", "", markdown_table(view.map(_fmt))]
     failed = frame[frame["status"] == "failed"]
     if len(failed):
         lines += ["", "## Failed cases", ""]

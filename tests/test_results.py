@@ -134,3 +134,17 @@ def test_a_run_killed_before_its_json_is_read_from_its_journal(tmp_path):
     run = load_run(tmp_path)
     assert run.meta["from_journal"] and len(cases_frame(run)) == 3
     shutil.rmtree(tmp_path)
+
+
+def test_markdown_table_needs_no_tabulate_and_aligns_numbers():
+    import pandas as pd
+
+    from hellotorch.markdown import markdown_table
+
+    table = markdown_table(
+        pd.DataFrame({"case": ["a|b", "c"], "speedup": [1.23456, float("nan")], "n": [1, 20]}), floatfmt=".2f"
+    )
+    header, rule, first, second = table.splitlines()
+    assert header.startswith("| case") and rule.startswith("|:--") and rule.endswith("-:|")
+    assert "a\\|b" in first and "1.23" in first and first.endswith(" 1 |")
+    assert second.split("|")[2].strip() == ""  # NaN renders empty

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -243,6 +244,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `hellotorch gate ... | head`: the reader left, nothing to report
         sys.stderr.close()
         return EXIT_OK
+    except Exception as error:  # a compile error deep in Inductor, say: one line, not a traceback
+        if os.environ.get("HELLOTORCH_DEBUG"):
+            raise
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        print(
+            f"hellotorch {args.command}: failed: {type(error).__name__}: {reason} (HELLOTORCH_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

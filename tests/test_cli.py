@@ -127,3 +127,18 @@ def test_corrupt_and_mismatched_checkpoints_exit_2(tmp_path, mlp_checkpoint):
         code, _, err = hellotorch(*argv)
         assert code == 2, (argv, err)
         assert expected in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_an_unexpected_failure_is_one_line_and_exit_1(monkeypatch, capsys):
+    import hellotorch.training
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("backend compiler failed\ndeep inductor traceback text")
+
+    monkeypatch.setattr(hellotorch.training, "train", explode)
+    monkeypatch.delenv("HELLOTORCH_DEBUG", raising=False)
+    assert main(["train", "--steps", "1"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        "hellotorch train: failed: RuntimeError: backend compiler failed (HELLOTORCH_DEBUG=1 shows the traceback)"
+    )

@@ -80,6 +80,13 @@ def _add_run_options(parser: argparse.ArgumentParser, *, model_default: str | No
     run.add_argument("--width", type=positive_int, default=None, help="mlp/transformer width")
     run.add_argument("--depth", type=positive_int, default=None, help="mlp/transformer depth")
     run.add_argument("--save", metavar="PATH", default=None, help="write a checkpoint here at the end")
+    run.add_argument(
+        "--log-every",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="print the loss every N steps (default: 10 lines)",
+    )
     run.add_argument("--quiet", action="store_true", help="print only the final line")
 
 
@@ -134,7 +141,8 @@ def _run_config(args: argparse.Namespace, model: str) -> RunConfig:
 
 
 def _print_progress(args: argparse.Namespace):
-    every = max(1, args.steps // 10)
+    # Each printed loss is a host sync; the default keeps it to about ten.
+    every = args.log_every or max(1, args.steps // 10)
 
     def on_step(index: int, loss) -> None:
         if not args.quiet and (index == 0 or (index + 1) % every == 0):

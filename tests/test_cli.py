@@ -142,3 +142,9 @@ def test_an_unexpected_failure_is_one_line_and_exit_1(monkeypatch, capsys):
     assert err.strip() == (
         "hellotorch train: failed: RuntimeError: backend compiler failed (HELLOTORCH_DEBUG=1 shows the traceback)"
     )
+
+
+def test_log_every_one_prints_one_line_per_step(capsys):
+    assert main(["train", "--model", "linear", "--steps", "7", "--log-every", "1"]) == 0
+    steps = [line for line in capsys.readouterr().out.splitlines() if line.startswith("step")]
+    assert [line.split()[1] for line in steps] == [f"{i}/7" for i in range(1, 8)]

@@ -20,7 +20,10 @@ BASELINE ?= results/baselines/cpu-quick.json
 export TORCHINDUCTOR_CACHE_DIR ?= $(HOME)/.cache/hellotorch/inductor
 export HELLOTORCH_THREADS := $(THREADS)
 
-.PHONY: help install test bench report compare gate baseline lint clean
+.PHONY: help install test bench report compare gate baseline lint clean need-run
+
+need-run:
+	@test -n "$(RUN)" || { echo "no run folder under results/: run 'make bench' first, or pass RUN=results/run-..."; exit 2; }
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -42,13 +45,13 @@ test: install ## run the test suite (CPU, a few minutes)
 bench: install ## run the benchmark profile PROFILE on DEVICE, then build its report
 	$(VENV)/bin/hellotorch bench --profile $(PROFILE) --device $(DEVICE) $(if $(K),-k "$(K)")
 
-report: install ## rebuild tables and plots of RUN (default: the newest run)
+report: install need-run ## rebuild tables and plots of RUN (default: the newest run)
 	$(VENV)/bin/hellotorch report $(RUN)
 
 compare: install ## compare runs: make compare RUNS="results/run-a results/run-b"
 	$(VENV)/bin/hellotorch compare $(RUNS)
 
-gate: install ## gate RUN against BASELINE (re-measuring suspects); exit 1 on a regression
+gate: install need-run ## gate RUN against BASELINE (re-measuring suspects); exit 1 on a regression
 	$(VENV)/bin/hellotorch gate --baseline $(BASELINE) --current $(RUN) --confirm
 
 baseline: install ## pin RUN (or the median of RUNS="a b c") as the baseline `make gate` uses

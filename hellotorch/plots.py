@@ -35,6 +35,12 @@ def _plain_log_x(ax) -> None:
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
+def _compiled_rows(frame: pd.DataFrame, needed: str) -> tuple[pd.DataFrame, list[str], np.ndarray]:
+    """Compiled cases that ran and have ``needed``, with their labels and bar positions."""
+    data = frame.query(OK).query("mode != 'eager'").dropna(subset=[needed])
+    return data, [_label(row) for _, row in data.iterrows()], np.arange(len(data))
+
+
 def _empty(title: str, message: str) -> tuple[Figure, np.ndarray]:
     fig, ax = plt.subplots(figsize=(6, 3))
     ax.set_title(title)
@@ -84,12 +90,10 @@ def speedup_vs_batch(frame: pd.DataFrame) -> tuple[Figure, np.ndarray]:
 
 def speedup_by_case(frame: pd.DataFrame) -> tuple[Figure, np.ndarray]:
     """Paired speedup of every compiled case with its IQR, grouped per model: the optimizer and mode sweeps."""
-    data = frame.query(OK).query("mode != 'eager'").dropna(subset=["speedup"]).sort_values("id")
+    data, labels, y = _compiled_rows(frame.sort_values("id"), "speedup")
     title = "torch.compile speedup per case"
     if data.empty:
         return _empty(title, "no compiled case in this run")
-    labels = [_label(row) for _, row in data.iterrows()]
-    y = np.arange(len(data))
     err = [data["speedup"] - data["speedup_q1"], data["speedup_q3"] - data["speedup"]]
     colors = ["tab:green" if value >= 1 else "tab:red" for value in data["speedup"]]
     fig, ax = plt.subplots(figsize=(10, 0.38 * len(data) + 1.8))
@@ -114,12 +118,10 @@ def speedup_by_case(frame: pd.DataFrame) -> tuple[Figure, np.ndarray]:
 
 def step_time(frame: pd.DataFrame) -> tuple[Figure, np.ndarray]:
     """Eager against compiled step time per compiled case (the interleaved pairs' medians)."""
-    data = frame.query(OK).query("mode != 'eager'").dropna(subset=["paired_eager_ms"])
+    data, labels, y = _compiled_rows(frame, "paired_eager_ms")
     title = "Step time, eager vs compiled"
     if data.empty:
         return _empty(title, "no compiled case in this run")
-    labels = [_label(row) for _, row in data.iterrows()]
-    y = np.arange(len(data))
     fig, ax = plt.subplots(figsize=(10, 0.45 * len(data) + 1.5))
     ax.barh(y - 0.2, data["paired_eager_ms"], height=0.4, label="eager")
     ax.barh(y + 0.2, data["paired_compiled_ms"], height=0.4, label="compiled")
@@ -134,12 +136,10 @@ def step_time(frame: pd.DataFrame) -> tuple[Figure, np.ndarray]:
 
 def compile_cost(frame: pd.DataFrame) -> tuple[Figure, np.ndarray]:
     """Compile time (warm in-process, cold where measured) and break-even steps."""
-    data = frame.query(OK).query("mode != 'eager'").dropna(subset=["compile_s"])
+    data, labels, y = _compiled_rows(frame, "compile_s")
     title = "What compiling costs"
     if data.empty:
         return _empty(title, "no compiled case in this run")
-    labels = [_label(row) for _, row in data.iterrows()]
-    y = np.arange(len(data))
     fig, (left, right) = plt.subplots(1, 2, figsize=(14, 0.45 * len(data) + 1.8), sharey=True)
     left.barh(y - 0.2, data["compile_s"], height=0.4, label="this run (cache as found)")
     left.barh(y + 0.2, data["cold_compile_s"].fillna(0), height=0.4, label="cold: empty cache, fresh process")

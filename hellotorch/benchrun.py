@@ -10,8 +10,8 @@ verdict. Every value is a plain string or number.
 
 A case that cannot be measured raises :class:`CaseFailed` with the reason
 (compile error, non-finite loss, out of memory, silent eager); one that was
-measured but whose compiled arm learns something else raises
-:class:`ParityFailed` after its timings are stored.
+measured but whose compiled arm learns something else returns a failing
+parity report, its timings already stored.
 """
 
 from __future__ import annotations
@@ -30,9 +30,8 @@ from hellotorch.cases import BenchCase, Profile
 from hellotorch.compiling import SilentEagerError
 from hellotorch.devices import cpu_has_native_bf16
 from hellotorch.measure import flops_per_step, paired_speedup, peak_memory, steady_step_seconds, time_call
-from hellotorch.models import build_model
 from hellotorch.parity import ParityReport, check_parity
-from hellotorch.training import TrainingSetup, prepare_finetuning, prepare_training
+from hellotorch.training import TrainingSetup, prepare
 
 WARMUP_STEPS = 5
 
@@ -41,18 +40,9 @@ class CaseFailed(RuntimeError):
     """The case could not be measured; the message is the recorded reason."""
 
 
-class ParityFailed(AssertionError):
-    """Timed fine, but the compiled arm does not learn what eager learns."""
-
-
 def build_setup(case: BenchCase) -> TrainingSetup:
     """The case's model, optimizer, batch and bound step (eager or compiled)."""
-    run = case.run_config()
-    finetune = case.finetune_config()
-    if finetune is None:
-        return prepare_training(run)
-    pretrained = build_model(run.model, config=run.resolved_model_config, seed=run.seed)
-    return prepare_finetuning(run, pretrained, finetune)
+    return prepare(case.run_config(), case.finetune_config())
 
 
 def _check_finite(loss: torch.Tensor, what: str) -> float:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from hellotorch.compiling import CompileConfig
 from hellotorch.models import get_model_spec
+from hellotorch.optimizers import get_optimizer_spec
 from hellotorch.training import FinetuneConfig, RunConfig
 
 
@@ -58,12 +59,11 @@ class BenchCase:
         compile_config = CompileConfig(
             mode=self.mode, scope=self.scope if self.compiled else "step", backend=self.backend
         )
-        lr = 1e-3 if self.optimizer in ("adam", "adamw", "rmsprop") else 1e-2
         return RunConfig(
             model=self.model,
             optimizer=self.optimizer,
             implementation=self.implementation,
-            lr=lr,
+            lr=get_optimizer_spec(self.optimizer).default_lr,
             batch_size=self.batch_size,
             device=self.device,
             dtype=self.dtype,

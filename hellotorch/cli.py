@@ -50,21 +50,33 @@ def positive_float(text: str) -> float:
     return value
 
 
-def _add_run_options(parser: argparse.ArgumentParser, *, model_default: str | None) -> None:
-    from hellotorch.compiling import BACKENDS, COMPILE_MODES, SCOPES
+def add_step_options(group: argparse._ArgumentGroup, *, model_default: str | None, lr_default: float | None) -> None:
+    """The options that define a step, shared by train, finetune and parity."""
+    from hellotorch.compiling import BACKENDS, SCOPES
     from hellotorch.devices import PRECISIONS
     from hellotorch.models import MODELS
     from hellotorch.optimizers import IMPLEMENTATIONS, OPTIMIZERS
 
+    lr_help = f"learning rate (default {lr_default})" if lr_default else "default: 1e-2 (SGD family), 1e-3 (adaptive)"
+    group.add_argument("--model", default=model_default, help=f"one of: {', '.join(MODELS)}")
+    group.add_argument("--optimizer", default="sgd", help=f"one of: {', '.join(OPTIMIZERS)} (default sgd)")
+    group.add_argument("--impl", default="default", help=f"optimizer implementation: {', '.join(IMPLEMENTATIONS)}")
+    group.add_argument("--lr", type=positive_float, default=lr_default, help=lr_help)
+    group.add_argument("--steps", type=positive_int, default=100, help="training steps (default 100)")
+    group.add_argument("--batch-size", type=positive_int, default=None, help="default: the model's own")
+    group.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    group.add_argument("--dtype", default="float32", help=f"one of: {', '.join(PRECISIONS)} (bf16/fp16 = autocast)")
+    group.add_argument("--scope", default="step", help=f"what to compile: {', '.join(SCOPES)} (default step)")
+    group.add_argument("--backend", default="inductor", help=f"compile backend: {', '.join(BACKENDS)}")
+    group.add_argument("--seed", type=int, default=0)
+    group.add_argument("--threads", type=positive_int, default=None, help="CPU threads, fixed before compiling")
+
+
+def _add_run_options(parser: argparse.ArgumentParser, *, model_default: str | None) -> None:
+    from hellotorch.compiling import COMPILE_MODES
+
     run = parser.add_argument_group("run")
-    run.add_argument("--model", default=model_default, help=f"one of: {', '.join(MODELS)}")
-    run.add_argument("--optimizer", default="sgd", help=f"one of: {', '.join(OPTIMIZERS)} (default sgd)")
-    run.add_argument("--impl", default="default", help=f"optimizer implementation: {', '.join(IMPLEMENTATIONS)}")
-    run.add_argument("--lr", type=positive_float, default=0.01, help="learning rate (default 0.01)")
-    run.add_argument("--steps", type=positive_int, default=100, help="training steps (default 100)")
-    run.add_argument("--batch-size", type=positive_int, default=None, help="default: the model's own")
-    run.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    run.add_argument("--dtype", default="float32", help=f"one of: {', '.join(PRECISIONS)} (bf16/fp16 = autocast)")
+    add_step_options(run, model_default=model_default, lr_default=0.01)
     run.add_argument(
         "--compile",
         nargs="?",
@@ -73,10 +85,6 @@ def _add_run_options(parser: argparse.ArgumentParser, *, model_default: str | No
         metavar="MODE",
         help=f"compile the step; MODE one of: {', '.join(m for m in COMPILE_MODES if m != 'eager')}",
     )
-    run.add_argument("--scope", default="step", help=f"what to compile: {', '.join(SCOPES)} (default step)")
-    run.add_argument("--backend", default="inductor", help=f"compile backend: {', '.join(BACKENDS)}")
-    run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--threads", type=positive_int, default=None, help="CPU threads, fixed before compiling")
     run.add_argument("--width", type=positive_int, default=None, help="mlp/transformer width")
     run.add_argument("--depth", type=positive_int, default=None, help="mlp/transformer depth")
     run.add_argument("--save", metavar="PATH", default=None, help="write a checkpoint here at the end")

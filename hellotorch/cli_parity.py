@@ -16,8 +16,7 @@ def _parity_run(args: argparse.Namespace, model: str, optimizer: str):
     from hellotorch.cli import run_config_from_args
     from hellotorch.optimizers import get_optimizer_spec
 
-    family = get_optimizer_spec(optimizer, args.impl).family
-    lr = args.lr or (1e-3 if family == "adaptive" else 1e-2)
+    lr = args.lr or get_optimizer_spec(optimizer, args.impl).default_lr
     return run_config_from_args(args, model=model, optimizer=optimizer, mode=args.mode, lr=lr)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from hellotorch.cli import positive_float, positive_int
+from hellotorch.cli import add_step_options, positive_int
 from hellotorch.cli_bench import REPO_ROOT, cmd_bench
 from hellotorch.cli_parity import cmd_parity
 from hellotorch.cli_results import cmd_baseline, cmd_compare, cmd_gate, cmd_report
@@ -17,21 +17,10 @@ from hellotorch.cli_results import cmd_baseline, cmd_compare, cmd_gate, cmd_repo
 def register(commands: argparse._SubParsersAction) -> None:
     """Add the analysis subcommands to the ``hellotorch`` parser."""
     parity = commands.add_parser("parity", help="does the compiled step learn what eager learns? (exit 1 if not)")
-    parity.add_argument("--model", default="mlp")
-    parity.add_argument("--optimizer", default="sgd")
-    parity.add_argument("--impl", default="default", help="optimizer implementation")
-    parity.add_argument("--lr", type=positive_float, default=None, help="default: 1e-2 (SGD family), 1e-3 (adaptive)")
-    parity.add_argument("--steps", type=positive_int, default=100)
-    parity.add_argument("--batch-size", type=positive_int, default=None)
-    parity.add_argument("--device", default="cpu")
-    parity.add_argument("--dtype", default="float32")
+    add_step_options(parity.add_argument_group("run"), model_default="mlp", lr_default=None)
     parity.add_argument("--mode", default="default", help="compile mode to check against eager")
-    parity.add_argument("--scope", default="step")
-    parity.add_argument("--backend", default="inductor")
     parity.add_argument("--finetune", action="store_true", help="check fine-tuning (frozen backbone, new head)")
     parity.add_argument("--dropout", type=float, default=None, help="backbone dropout (mlp/transformer)")
-    parity.add_argument("--seed", type=int, default=0)
-    parity.add_argument("--threads", type=positive_int, default=None)
     parity.add_argument(
         "--matrix",
         action="store_true",

@@ -32,6 +32,11 @@ class OptimizerSpec:
     family: str = "sgd"
 
     @property
+    def default_lr(self) -> float:
+        """The learning rate benchmarks and parity checks use when none is given."""
+        return 1e-3 if self.family == "adaptive" else 1e-2
+
+    @property
     def implementations(self) -> tuple[str, ...]:
         return tuple(impl for impl in IMPLEMENTATIONS if impl != "fused" or self.fused)
 

@@ -33,7 +33,7 @@ from hellotorch.compiling import CompileConfig, bind_forward_backward
 from hellotorch.devices import autocast_context, build_precision, strict_float32
 from hellotorch.models import build_model
 from hellotorch.optimizers import get_optimizer_spec
-from hellotorch.training import FinetuneConfig, RunConfig, TrainingSetup, prepare_finetuning, prepare_training, train
+from hellotorch.training import FinetuneConfig, RunConfig, TrainingSetup, prepare, train
 
 
 @dataclass(frozen=True)
@@ -133,18 +133,10 @@ class ParityReport:
 ArmHook = Callable[[TrainingSetup], None]
 
 
-@dataclass(frozen=True)
-class _Arms:
-    run: RunConfig
-    finetune: FinetuneConfig | None
-
-    def setup(self, run: RunConfig, finetune: FinetuneConfig | None = None) -> TrainingSetup:
-        # The global seed fixes dropout masks, so two arms draw the same stream.
-        torch.manual_seed(run.seed)
-        if self.finetune is None:
-            return prepare_training(run)
-        pretrained = build_model(run.model, config=run.resolved_model_config, seed=run.seed)
-        return prepare_finetuning(run, pretrained, finetune or self.finetune)
+def _arm(run: RunConfig, finetune: FinetuneConfig | None) -> TrainingSetup:
+    # The global seed fixes dropout masks, so two arms draw the same stream.
+    torch.manual_seed(run.seed)
+    return prepare(run, finetune)
 
 
 def _grads(setup: TrainingSetup) -> dict[str, torch.Tensor | None]:
@@ -205,19 +197,18 @@ def check_parity(
         notes.append(f"dropout: backend {compiled_run.compile.backend} cannot force eager random numbers")
     eager_run = dataclasses.replace(run, compile=CompileConfig())
     reference_run = dataclasses.replace(eager_run, dtype="float64")
-    arms = _Arms(run, finetune)
 
     def compiled_setup() -> TrainingSetup:
-        setup = arms.setup(compiled_run, compiled_finetune)
+        setup = _arm(compiled_run, (compiled_finetune or finetune) if finetune is not None else None)
         if compiled_hook is not None:
             compiled_hook(setup)
         return setup
 
     checks: list[Check] = []
     # 1. Is the reference itself deterministic?
-    eager_arm = arms.setup(eager_run)
+    eager_arm = _arm(eager_run, finetune)
     eager = _curve(eager_arm, steps)
-    again = _curve(arms.setup(eager_run), steps)
+    again = _curve(_arm(eager_run, finetune), steps)
     if torch.equal(eager, again):
         checks.append(Check("eager vs eager", True, f"bitwise identical over {steps} steps"))
     else:
@@ -226,8 +217,8 @@ def check_parity(
 
     # 2. One step, tight, against fp64.
     one_step = ONE_STEP_TOLERANCES[build_precision(run.dtype, device=run.device).name]
-    eager_loss, eager_grads = _one_step(arms.setup(eager_run), eager_run)
-    ref_loss, ref_grads = _one_step(arms.setup(reference_run), reference_run)
+    eager_loss, eager_grads = _one_step(_arm(eager_run, finetune), eager_run)
+    ref_loss, ref_grads = _one_step(_arm(reference_run, finetune), reference_run)
     compiled_loss, compiled_grads = _one_step(compiled_setup(), compiled_run)
     ok, how = same(compiled_loss, eager_loss, ref_loss, tolerance=one_step)
     checks.append(Check("one step: loss", ok, f"|diff| {abs(compiled_loss.item() - eager_loss.item()):.2e} ({how})"))
@@ -260,7 +251,7 @@ def check_parity(
 
     # 3. The loss curves, banded.
     tolerance = curve_tolerance(run)
-    reference = _curve(arms.setup(reference_run), steps)
+    reference = _curve(_arm(reference_run, finetune), steps)
     compiled_arm = compiled_setup()
     compiled = _curve(compiled_arm, steps)
     diff = (compiled - eager).abs()

@@ -188,6 +188,18 @@ def prepare_finetuning(run: RunConfig, pretrained: Classifier, finetune: Finetun
     return _assemble(dataclasses.replace(run, model_config=config), model, groups, batch)
 
 
+def prepare(run: RunConfig, finetune: FinetuneConfig | None = None) -> TrainingSetup:
+    """Training, or fine-tuning from the seeded initial weights standing in as "pretrained".
+
+    Benchmarks and parity checks measure the step, which does not depend on
+    what the backbone learnt; ``hellotorch finetune`` loads a real checkpoint.
+    """
+    if finetune is None:
+        return prepare_training(run)
+    pretrained = build_model(run.model, config=run.resolved_model_config, seed=run.seed)
+    return prepare_finetuning(run, pretrained, finetune)
+
+
 StepCallback = Callable[[int, torch.Tensor], None]
 
 

@@ -62,8 +62,9 @@ def test_new_parity_failure_and_more_graph_breaks_regress(tmp_path, capsys):
 
     code, out, _ = gate(capsys, FIXTURE_RUN, edited_run(tmp_path, worse))
     assert code == 1
-    assert "| parity" in out.replace("  ", " ") or "parity" in out
-    assert "graph_breaks" in out
+    regressed = [line for line in out.splitlines() if TARGET in line and "REGRESSED" in line]
+    assert any("| parity " in line for line in regressed)
+    assert any("| graph_breaks " in line and "+2" in line for line in regressed)
 
 
 def test_a_case_that_now_fails_regresses(tmp_path, capsys):

@@ -67,16 +67,24 @@ def test_a_compiled_step_that_captures_nothing_is_an_error(monkeypatch):
         (dict(device="tpu"), "unknown device"),
         (dict(dtype="int8"), "unknown dtype"),
         (dict(batch_size=0), "batch size must be positive"),
-        (dict(compile=None), None),
     ],
 )
 def test_run_config_refuses_bad_fields(change, message):
-    if message is None:
-        with pytest.raises(ValueError, match="unknown compile mode"):
-            CompileConfig(mode="turbo")
-        return
     with pytest.raises(ValueError, match=message):
         RunConfig(**change).validate()
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(mode="turbo"), "unknown compile mode"),
+        (dict(scope="layer"), "unknown compile scope"),
+        (dict(backend="tvm"), "unknown compile backend"),
+    ],
+)
+def test_compile_config_refuses_bad_names(change, message):
+    with pytest.raises(ValueError, match=message):
+        CompileConfig(**change)
 
 
 def test_cudagraph_modes_need_cuda():

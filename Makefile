@@ -13,7 +13,8 @@ DEVICE ?= cpu
 THREADS ?=
 # Passed to pytest's -k, to narrow a profile to some cases.
 K ?=
-RUN ?= $(shell ls -d results/run-* 2>/dev/null | sort | tail -n 1)
+# The newest run that finished (an interrupted, killed or empty run is never chosen).
+RUN ?= $(shell $(VENV)/bin/hellotorch latest --results results 2>/dev/null)
 BASELINE ?= results/baselines/cpu-quick.json
 # Inductor's on-disk cache, shared by every checkout on this machine, on purpose:
 # a warm cache turns a 10-20 s C++ compile into about 3 s.
@@ -23,7 +24,7 @@ export HELLOTORCH_THREADS := $(THREADS)
 .PHONY: help install test bench report compare gate baseline lint clean need-run
 
 need-run:
-	@test -n "$(RUN)" || { echo "no run folder under results/: run 'make bench' first, or pass RUN=results/run-..."; exit 2; }
+	@test -n "$(RUN)" || { echo "no complete run folder under results/: run 'make bench' first, or pass RUN=results/run-..." >&2; exit 2; }
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,7 +44,7 @@ test: install ## run the test suite (CPU, a few minutes)
 	$(PY) -m pytest tests -q
 
 bench: install ## run the benchmark profile PROFILE on DEVICE, then build its report
-	$(VENV)/bin/hellotorch bench --profile $(PROFILE) --device $(DEVICE) $(if $(K),-k "$(K)")
+	$(VENV)/bin/hellotorch bench --profile $(PROFILE) --device $(DEVICE) --results results $(if $(K),-k "$(K)")
 
 report: install need-run ## rebuild tables and plots of RUN (default: the newest run)
 	$(VENV)/bin/hellotorch report $(RUN)

@@ -62,6 +62,10 @@ class RunState:
         self.failed: list[dict[str, str]] = []
         self.parity_failed: list[dict[str, str]] = []
         self.finished = 0
+        #: set by Ctrl-C; the case it stopped, if it stopped one mid-measurement.
+        self.interrupted = False
+        self.interrupted_case: str | None = None
+        self.session: pytest.Session | None = None
 
 
 def pytest_configure(config):
@@ -107,6 +111,9 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
     state = getattr(config, "_hellotorch", None)
     if state is None:
         return
+    # pytest sets INTERRUPTED before pytest-benchmark writes this JSON, so the JSON can say so.
+    if state.session is not None and state.session.exitstatus == pytest.ExitCode.INTERRUPTED:
+        state.interrupted = True
     output_json["hellotorch"] = {
         "profile": state.profile.name,
         "devices": list(state.devices),
@@ -115,8 +122,16 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
         "cases_finished": state.finished,
         "failed": state.failed,
         "parity_failed": state.parity_failed,
+        "interrupted": state.interrupted,
+        **({"interrupted_case": state.interrupted_case} if state.interrupted_case else {}),
         "inductor_cache_dir": os.environ.get("TORCHINDUCTOR_CACHE_DIR", "default"),
     }
+
+
+def pytest_sessionstart(session):
+    state = getattr(session.config, "_hellotorch", None)
+    if state is not None:
+        state.session = session
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from hellotorch import runfiles
+from hellotorch import record, runfiles
 from hellotorch.benchrun import CaseFailed, measure_case
 
 
@@ -38,10 +38,16 @@ def test_step(case, benchmark, run_state, request):
         report = measure_case(case, profile=run_state.profile, benchmark=benchmark)
     except CaseFailed as error:
         run_state.failed.append({"id": case.id, "reason": str(error)})
-        benchmark.extra_info["failure"] = str(error)
+        benchmark.extra_info.update(record.fields(failure=str(error)))
         pytest.fail(f"{case.id}: {error}", pytrace=False)
+    except KeyboardInterrupt:
+        # Not a failure of the case: recorded as interrupted, and not counted as finished.
+        benchmark.extra_info.update(record.fields(status="interrupted", failure="interrupted (Ctrl-C)"))
+        run_state.interrupted, run_state.interrupted_case = True, case.id
+        raise
     finally:
-        run_state.finished += 1
+        if benchmark.extra_info.get("status") != "interrupted":
+            run_state.finished += 1
         if run_state.run_dir is not None:
             runfiles.append_journal(
                 run_state.run_dir, {"id": case.id, "extra_info": dict(benchmark.extra_info), **_summary(benchmark)}

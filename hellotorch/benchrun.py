@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from hellotorch import record
 from hellotorch.cases import BenchCase, Profile
 from hellotorch.compiling import SilentEagerError
 from hellotorch.devices import cpu_has_native_bf16
@@ -56,18 +57,17 @@ def warm_up(case: BenchCase, setup: TrainingSetup) -> dict[str, Any]:
     """Run the first call (the compile, if any) and a few more; time the compile."""
     first_seconds, loss = time_call(setup.step, setup.batch)
     _check_finite(loss, "on the first step")
-    info: dict[str, Any] = {}
     if case.compiled:
         setup.step.check_captured()
     for _ in range(WARMUP_STEPS):
         setup.step(setup.batch)
-    if case.compiled:
-        steady = steady_step_seconds(setup.step, setup.batch)
-        stats = setup.step.graph_stats()
-        # The first call also ran one step; what is left over is compiling.
-        info["compile_s"] = max(0.0, first_seconds - steady)
-        info["compile_cache"] = stats.compile_cache
-    return info
+    if not case.compiled:
+        return {}
+    steady = steady_step_seconds(setup.step, setup.batch)
+    # The first call also ran one step; what is left over is compiling.
+    return record.fields(
+        compile_s=max(0.0, first_seconds - steady), compile_cache=setup.step.graph_stats().compile_cache
+    )
 
 
 def cold_compile_seconds(case: BenchCase) -> float:
@@ -88,59 +88,67 @@ def cold_compile_seconds(case: BenchCase) -> float:
 
 
 def parity_info(report: ParityReport) -> dict[str, Any]:
-    return {
-        "parity": report.verdict,
-        "parity_max_abs_diff": report.max_abs_diff,
-        "parity_max_rel_diff": report.max_rel_diff,
-        "parity_worst_step": report.worst_step,
-        "parity_steps": report.steps,
-        "parity_fp64_error_ratio": report.fp64_error_ratio,
-        "parity_reason": report.reason,
-    }
+    return record.fields(
+        parity=report.verdict,
+        parity_max_abs_diff=report.max_abs_diff,
+        parity_max_rel_diff=report.max_rel_diff,
+        parity_worst_step=report.worst_step,
+        parity_steps=report.steps,
+        parity_fp64_error_ratio=report.fp64_error_ratio,
+        parity_reason=report.reason,
+    )
 
 
 def measure_case(case: BenchCase, *, profile: Profile, benchmark: Any) -> ParityReport | None:
     """Measure ``case`` into ``benchmark.extra_info``; return its parity report, if compiled."""
     extra = benchmark.extra_info
-    extra.update(case.as_dict())
-    extra.update(profile=profile.name, threads=torch.get_num_threads(), status="failed")
+    extra.update(record.fields(**case.as_dict()))
+    extra.update(record.fields(profile=profile.name, threads=torch.get_num_threads(), status="failed"))
     if case.dtype == "bfloat16" and case.device == "cpu" and not cpu_has_native_bf16():
-        extra["note"] = "bf16 is emulated on this CPU: its timings mean little, its parity still does"
+        extra.update(record.fields(note="bf16 is emulated on this CPU: its timings mean little, its parity still does"))
     try:
         setup = build_setup(case)
         extra.update(warm_up(case, setup))
         loss = benchmark(setup.step, setup.batch)
-        extra["final_loss"] = _check_finite(loss, "during the timed rounds")
         median = benchmark.stats.stats.median
-        extra["samples_per_s"] = case.batch_size / median
         stats = setup.step.graph_stats()
-        extra.update(unique_graphs=stats.unique_graphs, graph_breaks=stats.graph_breaks, recompiles=stats.recompiles)
+        extra.update(
+            record.fields(
+                final_loss=_check_finite(loss, "during the timed rounds"),
+                samples_per_s=case.batch_size / median,
+                unique_graphs=stats.unique_graphs,
+                graph_breaks=stats.graph_breaks,
+                recompiles=stats.recompiles,
+            )
+        )
         memory = peak_memory(setup.step, setup.batch, model=setup.model, optimizer=setup.optimizer, device=case.device)
-        extra.update(peak_memory_bytes=memory.bytes, peak_memory_method=memory.method)
+        extra.update(record.fields(peak_memory_bytes=memory.bytes, peak_memory_method=memory.method))
         eager = build_setup(case.eager_twin()) if case.compiled else setup
         for _ in range(WARMUP_STEPS if case.compiled else 0):
             eager.step(eager.batch)
         flops = flops_per_step(eager.step, eager.batch)
-        extra.update(flops_per_step=flops, achieved_gflops=flops / median / 1e9)
+        extra.update(record.fields(flops_per_step=flops, achieved_gflops=flops / median / 1e9))
         if not case.compiled:
-            extra.update(speedup=1.0, status="ok")  # eager against itself; no pairs measured
+            extra.update(record.fields(speedup=1.0, status="ok"))  # eager against itself; no pairs measured
             return None
         paired = paired_speedup(eager.step, eager.batch, setup.step, setup.batch, pairs=profile.pairs)
         extra.update(
-            speedup=paired.median,
-            speedup_q1=paired.q1,
-            speedup_q3=paired.q3,
-            speedup_pairs=paired.pairs,
-            speedup_steps_per_block=paired.steps_per_block,
-            paired_eager_ms=paired.eager_ms,
-            paired_compiled_ms=paired.compiled_ms,
+            record.fields(
+                speedup=paired.median,
+                speedup_q1=paired.q1,
+                speedup_q3=paired.q3,
+                speedup_pairs=paired.pairs,
+                speedup_steps_per_block=paired.steps_per_block,
+                paired_eager_ms=paired.eager_ms,
+                paired_compiled_ms=paired.compiled_ms,
+            )
         )
         if case.cold_compile:
-            extra["cold_compile_s"] = cold_compile_seconds(case)
+            extra.update(record.fields(cold_compile_s=cold_compile_seconds(case)))
         # Parity last: it resets Dynamo, which would clear the counters above.
         report = check_parity(case.run_config(), steps=profile.parity_steps, finetune=case.finetune_config())
         extra.update(parity_info(report))
-        extra["status"] = "ok" if report.verdict != "fail" else "parity-failed"
+        extra.update(record.fields(status="ok" if report.verdict != "fail" else "parity-failed"))
         return report
     except torch.OutOfMemoryError as error:
         raise CaseFailed(f"out of memory: {str(error).splitlines()[0]}") from error

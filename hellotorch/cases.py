@@ -11,13 +11,13 @@ fraction of the cold compiles (each costs 10-25 s of g++ on a 2-core CPU).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from hellotorch.compiling import CompileConfig
-from hellotorch.models import get_model_spec
+from hellotorch.config import FinetuneConfig, RunConfig
+from hellotorch.labels import case_id, case_title
 from hellotorch.optimizers import get_optimizer_spec
-from hellotorch.training import FinetuneConfig, RunConfig
 
 
 @dataclass(frozen=True)
@@ -47,13 +47,11 @@ class BenchCase:
 
     @property
     def id(self) -> str:
-        how = "eager" if not self.compiled else f"{self.mode}.{self.scope}"
-        if self.compiled and self.backend != "inductor":
-            how += f".{self.backend}"
-        return (
-            f"{self.task}-{self.device}-{self.model}-b{self.batch_size}-"
-            f"{self.optimizer}.{self.implementation}-{self.dtype}-{how}"
-        )
+        return case_id(dataclasses.asdict(self))
+
+    @property
+    def title(self) -> str:
+        return case_title(dataclasses.asdict(self))
 
     def run_config(self, *, seed: int = 0) -> RunConfig:
         compile_config = CompileConfig(
@@ -72,9 +70,7 @@ class BenchCase:
         )
 
     def finetune_config(self) -> FinetuneConfig | None:
-        if self.task != "finetune":
-            return None
-        return FinetuneConfig(freeze_backbone=get_model_spec(self.model).has_backbone)
+        return FinetuneConfig.default_for(self.model) if self.task == "finetune" else None
 
     def eager_twin(self) -> BenchCase:
         """The same case, run eagerly: the other arm of the paired speedup."""
@@ -85,19 +81,43 @@ class BenchCase:
 
 
 @dataclass(frozen=True)
-class Profile:
-    """A named list of cases and how long to measure each."""
+class Measurement:
+    """How hard a profile measures each case."""
 
-    name: str
-    description: str
-    cases: tuple[BenchCase, ...]
-    #: pytest-benchmark: seconds of timed rounds per case, and at least this many rounds.
+    #: pytest-benchmark: seconds of timed rounds per case ...
     max_time: float
+    #: ... and at least this many rounds.
     min_rounds: int
     #: interleaved eager/compiled pairs for the paired speedup.
     pairs: int
     #: steps of the loss-parity curve of every compiled case.
     parity_steps: int
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A named list of cases and how hard to measure each."""
+
+    name: str
+    description: str
+    cases: tuple[BenchCase, ...]
+    measurement: Measurement
+
+    @property
+    def max_time(self) -> float:
+        return self.measurement.max_time
+
+    @property
+    def min_rounds(self) -> int:
+        return self.measurement.min_rounds
+
+    @property
+    def pairs(self) -> int:
+        return self.measurement.pairs
+
+    @property
+    def parity_steps(self) -> int:
+        return self.measurement.parity_steps
 
 
 def _case(device: str, model: str, batch: int, optimizer: str, impl: str, mode: str = "eager", **kw) -> BenchCase:
@@ -186,10 +206,31 @@ def _full(device: str) -> list[BenchCase]:
     return cases
 
 
-PROFILE_BUILDERS = {
-    "smoke": ("a handful of cases, under a minute on a warm cache; used by the tests", _smoke, 0.2, 5, 10, 20),
-    "quick": ("the default: 2 models, 3 batch sizes, 3 optimizers, train and fine-tune", _quick, 0.5, 10, 30, 100),
-    "full": ("everything: all optimizers, transformer, max-autotune, dynamic, bf16, backends", _full, 1.0, 10, 40, 200),
+@dataclass(frozen=True)
+class ProfileSpec:
+    """A registered profile: what it is for, which cases, how hard to measure them."""
+
+    description: str
+    build: Callable[[str], list[BenchCase]]
+    measurement: Measurement
+
+
+PROFILES: dict[str, ProfileSpec] = {
+    "smoke": ProfileSpec(
+        "a handful of cases, under a minute on a warm cache; used by the tests",
+        _smoke,
+        Measurement(max_time=0.2, min_rounds=5, pairs=10, parity_steps=20),
+    ),
+    "quick": ProfileSpec(
+        "the default: 2 models, 3 batch sizes, 3 optimizers, train and fine-tune",
+        _quick,
+        Measurement(max_time=0.5, min_rounds=10, pairs=30, parity_steps=100),
+    ),
+    "full": ProfileSpec(
+        "everything: all optimizers, transformer, max-autotune, dynamic, bf16, backends",
+        _full,
+        Measurement(max_time=1.0, min_rounds=10, pairs=40, parity_steps=200),
+    ),
 }
 
 
@@ -198,14 +239,14 @@ def build_profile(name: str, *, devices: Iterable[str] = ("cpu",), only: Iterabl
 
     ``ValueError`` names the known profiles, or the ids the profile lacks.
     """
-    if name not in PROFILE_BUILDERS:
-        raise ValueError(f"unknown profile {name!r}; choose one of: {', '.join(PROFILE_BUILDERS)}")
-    description, builder, max_time, min_rounds, pairs, parity_steps = PROFILE_BUILDERS[name]
-    cases = tuple(case for device in devices for case in builder(device))
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; choose one of: {', '.join(PROFILES)}")
+    spec = PROFILES[name]
+    cases = tuple(case for device in devices for case in spec.build(device))
     wanted = set(only)
     if wanted:
         unknown = sorted(wanted - {case.id for case in cases})
         if unknown:
             raise ValueError(f"profile {name} has no case {', '.join(unknown)}")
         cases = tuple(case for case in cases if case.id in wanted)
-    return Profile(name, description, cases, max_time, min_rounds, pairs, parity_steps)
+    return Profile(name, spec.description, cases, spec.measurement)

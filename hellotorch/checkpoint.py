@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import pickle
-import tempfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
+from hellotorch.files import write_atomic
 from hellotorch.models import Classifier, ModelConfig, build_model, get_model_spec
+from hellotorch.sizing import check_config
 
 FORMAT = "hellotorch-checkpoint/1"
 COMPILED_PREFIX = "_orig_mod."
@@ -45,36 +45,66 @@ def strip_compiled_prefix(state_dict: dict[str, torch.Tensor]) -> dict[str, torc
 
 def save_checkpoint(model: nn.Module, path: str | os.PathLike, *, model_name: str, config: ModelConfig) -> Path:
     """Write atomically: a crash never leaves a half-written checkpoint."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": FORMAT,
         "model": model_name,
         "config": dataclasses.asdict(config),
         "state_dict": {k: v.detach().cpu() for k, v in strip_compiled_prefix(model.state_dict()).items()},
     }
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
-        torch.save(payload, handle)
-    os.replace(handle.name, path)
-    return path
+    return write_atomic(Path(path), lambda temp: torch.save(payload, temp))
+
+
+_CONFIG_TYPES = {"width": int, "depth": int, "num_classes": int, "dropout": float}
+
+
+def _config(value: Any, path: Path, model: str) -> ModelConfig:
+    if not isinstance(value, dict):
+        raise CheckpointError(f"checkpoint {path}: field 'config' must be a mapping")
+    unknown = sorted(set(value) - set(_CONFIG_TYPES))
+    if unknown:
+        raise CheckpointError(f"checkpoint {path}: field 'config' has unknown key(s) {', '.join(map(str, unknown))}")
+    for key, kind in _CONFIG_TYPES.items():
+        item = value.get(key, getattr(ModelConfig(), key))
+        ok = isinstance(item, (int, float) if kind is float else int) and not isinstance(item, bool)
+        if not ok:
+            raise CheckpointError(f"checkpoint {path}: field 'config.{key}' must be a number, got {item!r:.40}")
+    config = ModelConfig(**value)
+    try:
+        check_config(model, config)
+    except ValueError as error:
+        raise CheckpointError(f"checkpoint {path}: {error}") from None
+    return config
 
 
 def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """Load and check a checkpoint: format, model name, config and tensors; never runs pickled code."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
+        raise CheckpointError(f"checkpoint {path} does not exist" + (" (it is a folder)" if path.is_dir() else ""))
     try:
+        # weights_only: a pickle that would run code is refused, not executed.
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, OSError) as error:
-        raise CheckpointError(f"checkpoint {path} is not a readable PyTorch file ({type(error).__name__})") from error
+    except Exception as error:  # torch.load raises many kinds for a bad file
+        raise CheckpointError(f"checkpoint {path} is not a readable PyTorch file ({type(error).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {path} was not written by hellotorch (expected format {FORMAT})")
+    model = payload.get("model")
+    if not isinstance(model, str):
+        raise CheckpointError(f"checkpoint {path}: field 'model' must be a model name")
     try:
-        get_model_spec(payload["model"])
-        config = ModelConfig(**payload["config"])
-    except (KeyError, TypeError, ValueError) as error:
-        raise CheckpointError(f"checkpoint {path} names an unknown model or config: {error}") from error
-    return Checkpoint(model=payload["model"], config=config, state_dict=payload["state_dict"])
+        get_model_spec(model)
+    except ValueError as error:
+        raise CheckpointError(f"checkpoint {path}: {error}") from None
+    config = _config(payload.get("config"), path, model)
+    state = payload.get("state_dict")
+    if not isinstance(state, dict):
+        raise CheckpointError(f"checkpoint {path}: field 'state_dict' is missing or not a mapping")
+    for key, value in state.items():
+        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+            raise CheckpointError(f"checkpoint {path}: state_dict entry {key!r:.40} is not a named tensor")
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise CheckpointError(f"checkpoint {path}: tensor {key} holds NaN or infinite values")
+    return Checkpoint(model=model, config=config, state_dict=state)
 
 
 def load_into(model: nn.Module, checkpoint: Checkpoint, *, source: str = "checkpoint") -> None:

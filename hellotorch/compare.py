@@ -8,10 +8,15 @@ thread counts or CPUs/GPUs are named, since they are usually the point.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
-from hellotorch.markdown import markdown_table
-from hellotorch.results import Run, RunError, cases_frame
+from hellotorch import plots
+from hellotorch.files import check_output_dir, write_atomic, write_text_atomic
+from hellotorch.report import save_figure
+from hellotorch.results import Run, RunError
+from hellotorch.table import cases_frame, markdown
 
 MACHINE_FACTS = ("torch", "cuda", "gpu", "cpu", "threads", "cxx")
 
@@ -29,7 +34,7 @@ def compare_table(runs: list[Run]) -> tuple[pd.DataFrame, list[str]]:
     frames = []
     for run, label in zip(runs, labels):
         frame = cases_frame(run)
-        frame = frame[frame["status"] != "failed"].set_index("id")
+        frame = frame[frame["status"].isin(["ok", "parity-failed"])].set_index("id")
         frames.append(frame[["median_ms", "speedup"]].add_suffix(f"[{label}]"))
     table = pd.concat(frames, axis=1, join="inner")
     if table.empty:
@@ -65,5 +70,20 @@ def to_markdown(table: pd.DataFrame, labels: list[str], differences: list[str]) 
     compiled = table[table["speedup_cv"] > 0]
     if len(compiled):
         lines += [f"Median speedup_cv over compiled cases: {compiled['speedup_cv'].median():.1%}", ""]
-    lines.append(markdown_table(table, floatfmt=".3f"))
+    lines.append(markdown(table, floatfmt=".3f"))
     return "\n".join(lines) + "\n"
+
+
+def write_comparison(runs: list[Run], *, out_dir: str | Path | None = None) -> tuple[str, list[Path]]:
+    """Compare ``runs`` and write compare.md, compare.csv and compare.png; return the Markdown and the files."""
+    out = check_output_dir(out_dir, option="--output") or runs[0].folder
+    check_output_dir(out, option="--output")
+    table, labels = compare_table(runs)
+    text = to_markdown(table, labels, machine_differences(runs, labels))
+    fig, _ = plots.compare_runs(table, labels)
+    written = [
+        write_text_atomic(out / "compare.md", text),
+        write_atomic(out / "compare.csv", lambda temp: table.to_csv(temp, index=False)),
+        save_figure(fig, out / "compare.png"),
+    ]
+    return text, written

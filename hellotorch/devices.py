@@ -81,10 +81,34 @@ def cpu_has_native_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def available_memory_bytes(device: str) -> int | None:
+    """Memory a step on ``device`` can still take: CUDA's free memory, or the OS's MemAvailable."""
+    if device == "cuda":
+        return int(torch.cuda.mem_get_info()[0])
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
 def synchronize(device: torch.device | str) -> None:
     """Wait for queued kernels, so a clock read after it means something."""
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize()
+
+
+def quiet_compile_logs() -> None:
+    """Silence Dynamo's per-frame warnings (e.g. ignored profiler records) on the console."""
+    import logging
+
+    torch._logging.set_logs(dynamo=logging.ERROR)
 
 
 def set_threads(threads: int | None) -> int:
@@ -94,8 +118,14 @@ def set_threads(threads: int | None) -> int:
     it, so it must be set first and never changed within a run. ``None`` keeps
     ``HELLOTORCH_THREADS`` if set, else PyTorch's own choice.
     """
-    if threads is None and os.environ.get("HELLOTORCH_THREADS"):
-        threads = int(os.environ["HELLOTORCH_THREADS"])
+    if threads is None and os.environ.get("HELLOTORCH_THREADS", "").strip():
+        text = os.environ["HELLOTORCH_THREADS"].strip()
+        try:
+            threads = int(text)
+        except ValueError:
+            raise ValueError(f"HELLOTORCH_THREADS must be a positive integer, got {text!r}") from None
+        if threads < 1:
+            raise ValueError(f"HELLOTORCH_THREADS must be a positive integer, got {threads}")
     if threads is not None:
         if threads < 1:
             raise ValueError(f"thread count must be positive, got {threads}")

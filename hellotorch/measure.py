@@ -20,17 +20,18 @@ from hellotorch.models import Batch
 from hellotorch.timing import synchronized_clock
 
 Step = Callable[[Batch], torch.Tensor]
+Clock = Callable[[], float]
 
 
-def time_call(step: Step, batch: Batch) -> tuple[float, torch.Tensor]:
-    start = synchronized_clock()
+def time_call(step: Step, batch: Batch, *, clock: Clock = synchronized_clock) -> tuple[float, torch.Tensor]:
+    start = clock()
     loss = step(batch)
-    return synchronized_clock() - start, loss
+    return clock() - start, loss
 
 
-def steady_step_seconds(step: Step, batch: Batch, *, repeats: int = 5) -> float:
+def steady_step_seconds(step: Step, batch: Batch, *, repeats: int = 5, clock: Clock = synchronized_clock) -> float:
     """Median of ``repeats`` single-step timings (after warm-up)."""
-    return statistics.median(time_call(step, batch)[0] for _ in range(repeats))
+    return statistics.median(time_call(step, batch, clock=clock)[0] for _ in range(repeats))
 
 
 def quantiles(values: list[float]) -> tuple[float, float, float]:
@@ -66,6 +67,7 @@ def paired_speedup(
     *,
     pairs: int,
     block_seconds: float = 0.01,
+    clock: Clock = synchronized_clock,
 ) -> PairedSpeedup:
     """Interleave blocks of eager and compiled steps; return the ratio's quartiles.
 
@@ -73,14 +75,22 @@ def paired_speedup(
     where absolute times swing by 10x. The order alternates (EC, CE, ...)
     so a drift within a pair does not favour one arm.
     """
-    per_step = max(1e-6, min(steady_step_seconds(eager, eager_batch), steady_step_seconds(compiled, compiled_batch)))
+    if pairs < 1:
+        raise ValueError(f"pairs must be positive, got {pairs}")
+    per_step = max(
+        1e-6,
+        min(
+            steady_step_seconds(eager, eager_batch, clock=clock),
+            steady_step_seconds(compiled, compiled_batch, clock=clock),
+        ),
+    )
     steps = max(1, round(block_seconds / per_step))
 
     def block(step: Step, batch: Batch) -> float:
-        start = synchronized_clock()
+        start = clock()
         for _ in range(steps):
             step(batch)
-        return (synchronized_clock() - start) / steps
+        return (clock() - start) / steps
 
     ratios, eager_times, compiled_times = [], [], []
     for index in range(pairs):

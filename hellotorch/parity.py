@@ -22,7 +22,6 @@ where a fixed tolerance would cry wolf. Dropout models compile with
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,63 +29,10 @@ from dataclasses import dataclass, field
 import torch
 
 from hellotorch.compiling import CompileConfig, bind_forward_backward
-from hellotorch.devices import autocast_context, build_precision, strict_float32
+from hellotorch.devices import strict_float32
 from hellotorch.models import build_model
-from hellotorch.optimizers import get_optimizer_spec
+from hellotorch.tolerances import ONE_STEP_TOLERANCES, curve_tolerance, rmse, same
 from hellotorch.training import FinetuneConfig, RunConfig, TrainingSetup, prepare, train
-
-
-@dataclass(frozen=True)
-class Tolerance:
-    """allclose bounds, and the fp64 rule's multiplier of eager's error."""
-
-    rtol: float
-    atol: float
-    fp64_factor: float
-
-
-# Measured here over 200 steps (../shared/DESIGN.md): fp32 SGD family 2-5e-7,
-# compiled Adam/AdamW 1e-5 (relative 2.5e-5), bf16 autocast 1.4-1.7e-3
-# (relative up to 6e-3). Bounds sit a few times above what was measured.
-CURVE_TOLERANCES = {
-    ("float32", "sgd"): Tolerance(rtol=1e-5, atol=1e-6, fp64_factor=2.0),
-    ("float32", "adaptive"): Tolerance(rtol=1e-4, atol=2e-5, fp64_factor=2.0),
-    ("float64", "sgd"): Tolerance(rtol=1e-10, atol=1e-12, fp64_factor=2.0),
-    ("float64", "adaptive"): Tolerance(rtol=1e-9, atol=1e-11, fp64_factor=2.0),
-    ("bfloat16", "sgd"): Tolerance(rtol=1e-2, atol=4e-3, fp64_factor=3.0),
-    ("bfloat16", "adaptive"): Tolerance(rtol=1e-2, atol=4e-3, fp64_factor=3.0),
-    ("float16", "sgd"): Tolerance(rtol=5e-3, atol=2e-3, fp64_factor=3.0),
-    ("float16", "adaptive"): Tolerance(rtol=5e-3, atol=2e-3, fp64_factor=3.0),
-}
-# Before any optimizer step there is nothing to amplify the differences.
-ONE_STEP_TOLERANCES = {
-    "float32": Tolerance(rtol=1e-5, atol=1e-6, fp64_factor=2.0),
-    "float64": Tolerance(rtol=1e-10, atol=1e-12, fp64_factor=2.0),
-    "bfloat16": Tolerance(rtol=1e-2, atol=2e-3, fp64_factor=3.0),
-    "float16": Tolerance(rtol=5e-3, atol=1e-3, fp64_factor=3.0),
-}
-
-
-def curve_tolerance(run: RunConfig) -> Tolerance:
-    family = get_optimizer_spec(run.optimizer, run.implementation).family
-    return CURVE_TOLERANCES[(build_precision(run.dtype, device=run.device).name, family)]
-
-
-def _rmse(a: torch.Tensor, b: torch.Tensor) -> float:
-    return math.sqrt(torch.mean((a.double() - b.double()) ** 2).item())
-
-
-def same(
-    actual: torch.Tensor, expected: torch.Tensor, reference: torch.Tensor, *, tolerance: Tolerance
-) -> tuple[bool, str]:
-    """PyTorch's parity rule: allclose, else no further from fp64 than eager is (times a factor)."""
-    actual, expected, reference = (t.detach().double().cpu() for t in (actual, expected, reference))
-    if torch.allclose(actual, expected, rtol=tolerance.rtol, atol=tolerance.atol):
-        return True, "allclose"
-    actual_error, expected_error = _rmse(actual, reference), _rmse(expected, reference)
-    bound = tolerance.fp64_factor * expected_error + tolerance.atol / 10
-    ok = actual_error <= bound
-    return ok, f"fp64 rule: compiled RMSE {actual_error:.2e} {'<=' if ok else '>'} {bound:.2e}"
 
 
 @dataclass(frozen=True)
@@ -128,9 +74,57 @@ class ParityReport:
         return "; ".join(failed) if failed else "all checks passed"
 
 
-#: Called with the compiled arm's setup right after it is built; tests use it
-#: to plant a difference (a nudged gradient, say) that the check must catch.
+#: Called with the compiled arm's setup right after it is built (see :class:`Arms`).
 ArmHook = Callable[[TrainingSetup], None]
+
+
+@dataclass(frozen=True)
+class Arms:
+    """The identically seeded arms a parity check compares.
+
+    :meth:`for_run` makes the honest pair: the same run eager and compiled
+    (plus an fp64 eager reference). Replacing ``compiled_run``,
+    ``compiled_finetune`` or ``compiled_hook`` plants a difference, which is
+    how the tests prove each check can fail.
+    """
+
+    eager_run: RunConfig
+    compiled_run: RunConfig
+    finetune: FinetuneConfig | None = None
+    compiled_finetune: FinetuneConfig | None = None
+    compiled_hook: ArmHook | None = None
+    notes: tuple[str, ...] = ()
+
+    @classmethod
+    def for_run(cls, run: RunConfig, finetune: FinetuneConfig | None = None) -> Arms:
+        if not run.compile.compiled:
+            raise ValueError("parity needs a compile mode (the eager arm is built from it); got mode eager")
+        compiled_run, notes = run, ()
+        if run.resolved_model_config.dropout > 0:
+            if run.compile.backend == "inductor":
+                fallback = dataclasses.replace(run.compile, fallback_random=True)
+                compiled_run = dataclasses.replace(run, compile=fallback)
+                notes = ("dropout: compiled with fallback_random so both arms draw the same random numbers",)
+            else:
+                notes = (f"dropout: backend {run.compile.backend} cannot force eager random numbers",)
+        eager_run = dataclasses.replace(run, compile=CompileConfig())
+        return cls(eager_run, compiled_run, finetune, finetune, None, notes)
+
+    @property
+    def reference_run(self) -> RunConfig:
+        return dataclasses.replace(self.eager_run, dtype="float64")
+
+    def eager(self) -> TrainingSetup:
+        return _arm(self.eager_run, self.finetune)
+
+    def reference(self) -> TrainingSetup:
+        return _arm(self.reference_run, self.finetune)
+
+    def compiled(self) -> TrainingSetup:
+        setup = _arm(self.compiled_run, self.compiled_finetune if self.finetune is not None else None)
+        if self.compiled_hook is not None:
+            self.compiled_hook(setup)
+        return setup
 
 
 def _arm(run: RunConfig, finetune: FinetuneConfig | None) -> TrainingSetup:
@@ -144,8 +138,7 @@ def _grads(setup: TrainingSetup) -> dict[str, torch.Tensor | None]:
 
 
 def _one_step(setup: TrainingSetup, run: RunConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor | None]]:
-    precision = autocast_context(build_precision(run.dtype, device=run.device), run.device)
-    fn = bind_forward_backward(setup.model, setup.loss_fn, precision=precision, config=run.compile)
+    fn = bind_forward_backward(setup.model, setup.loss_fn, precision=run.autocast, config=run.compile)
     torch.manual_seed(run.seed)
     loss = fn(setup.batch)
     return loss, _grads(setup)
@@ -153,158 +146,131 @@ def _one_step(setup: TrainingSetup, run: RunConfig) -> tuple[torch.Tensor, dict[
 
 def _curve(setup: TrainingSetup, steps: int) -> torch.Tensor:
     torch.manual_seed(setup.run.seed)
-    return torch.tensor(train(setup, steps=steps), dtype=torch.float64)
+    # A non-finite loss is a verdict here, not an error: check_curve reports it.
+    return torch.tensor(train(setup, steps=steps, check_finite=False), dtype=torch.float64)
 
 
-def _tf32_off(check: Callable[..., ParityReport]) -> Callable[..., ParityReport]:
-    @functools.wraps(check)
-    def wrapper(run: RunConfig, **options) -> ParityReport:
-        with strict_float32(run.device):
-            return check(run, **options)
-
-    return wrapper
-
-
-@_tf32_off
-def check_parity(
-    run: RunConfig,
-    *,
-    steps: int = 100,
-    finetune: FinetuneConfig | None = None,
-    compiled_run: RunConfig | None = None,
-    compiled_finetune: FinetuneConfig | None = None,
-    compiled_hook: ArmHook | None = None,
-) -> ParityReport:
-    """Compare the compiled arm of ``run`` against its eager arm (TF32 off on CUDA).
-
-    ``compiled_run``/``compiled_finetune`` replace the compiled arm's settings
-    (defaults: ``run`` and ``finetune``); only tests that plant a difference
-    use them.
-    """
-    if not run.compile.compiled:
-        raise ValueError("parity needs a compile mode (the eager arm is built from it); got mode eager")
-    if steps < 1:
-        raise ValueError(f"step count must be positive, got {steps}")
-    run.validate()
-    notes = []
-    compiled_run = compiled_run or run
-    if run.resolved_model_config.dropout > 0 and compiled_run.compile.backend == "inductor":
-        compiled_run = dataclasses.replace(
-            compiled_run, compile=dataclasses.replace(compiled_run.compile, fallback_random=True)
-        )
-        notes.append("dropout: compiled with fallback_random so both arms draw the same random numbers")
-    elif run.resolved_model_config.dropout > 0:
-        notes.append(f"dropout: backend {compiled_run.compile.backend} cannot force eager random numbers")
-    eager_run = dataclasses.replace(run, compile=CompileConfig())
-    reference_run = dataclasses.replace(eager_run, dtype="float64")
-
-    def compiled_setup() -> TrainingSetup:
-        setup = _arm(compiled_run, (compiled_finetune or finetune) if finetune is not None else None)
-        if compiled_hook is not None:
-            compiled_hook(setup)
-        return setup
-
-    checks: list[Check] = []
-    # 1. Is the reference itself deterministic?
-    eager_arm = _arm(eager_run, finetune)
+def check_determinism(arms: Arms, *, steps: int) -> tuple[Check, torch.Tensor, TrainingSetup]:
+    """1. Eager against eager, bitwise: is the reference itself deterministic?"""
+    eager_arm = arms.eager()
     eager = _curve(eager_arm, steps)
-    again = _curve(_arm(eager_run, finetune), steps)
+    again = _curve(arms.eager(), steps)
     if torch.equal(eager, again):
-        checks.append(Check("eager vs eager", True, f"bitwise identical over {steps} steps"))
-    else:
-        spread = (eager - again).abs().max().item()
-        checks.append(Check("eager vs eager", False, f"eager reference differs from itself by {spread:.2e}"))
+        return Check("eager vs eager", True, f"bitwise identical over {steps} steps"), eager, eager_arm
+    spread = (eager - again).abs().max().item()
+    return Check("eager vs eager", False, f"eager reference differs from itself by {spread:.2e}"), eager, eager_arm
 
-    # 2. One step, tight, against fp64.
-    one_step = ONE_STEP_TOLERANCES[build_precision(run.dtype, device=run.device).name]
-    eager_loss, eager_grads = _one_step(_arm(eager_run, finetune), eager_run)
-    ref_loss, ref_grads = _one_step(_arm(reference_run, finetune), reference_run)
-    compiled_loss, compiled_grads = _one_step(compiled_setup(), compiled_run)
-    ok, how = same(compiled_loss, eager_loss, ref_loss, tolerance=one_step)
-    checks.append(Check("one step: loss", ok, f"|diff| {abs(compiled_loss.item() - eager_loss.item()):.2e} ({how})"))
+
+def check_one_step(arms: Arms) -> list[Check]:
+    """2. One step, tight: the loss and every gradient before the first optimizer step."""
+    tolerance = ONE_STEP_TOLERANCES[arms.eager_run.precision.name]
+    eager_loss, eager_grads = _one_step(arms.eager(), arms.eager_run)
+    ref_loss, ref_grads = _one_step(arms.reference(), arms.reference_run)
+    compiled_loss, compiled_grads = _one_step(arms.compiled(), arms.compiled_run)
+    ok, how = same(compiled_loss, eager_loss, ref_loss, tolerance=tolerance)
+    checks = [Check("one step: loss", ok, f"|diff| {abs(compiled_loss.item() - eager_loss.item()):.2e} ({how})")]
     pattern_eager = sorted(name for name, grad in eager_grads.items() if grad is not None)
     pattern_compiled = sorted(name for name, grad in compiled_grads.items() if grad is not None)
-    checks.append(
-        Check(
-            "gradient pattern",
-            pattern_eager == pattern_compiled,
-            f"{len(pattern_eager)} parameters get gradients"
-            if pattern_eager == pattern_compiled
-            else f"differs: only eager {sorted(set(pattern_eager) - set(pattern_compiled))}, "
-            f"only compiled {sorted(set(pattern_compiled) - set(pattern_eager))}",
-        )
+    same_pattern = pattern_eager == pattern_compiled
+    detail = (
+        f"{len(pattern_eager)} parameters get gradients"
+        if same_pattern
+        else f"differs: only eager {sorted(set(pattern_eager) - set(pattern_compiled))}, "
+        f"only compiled {sorted(set(pattern_compiled) - set(pattern_eager))}"
     )
+    checks.append(Check("gradient pattern", same_pattern, detail))
     failing = []
     for name in pattern_eager:
         if compiled_grads.get(name) is None:
             continue
-        grad_ok, grad_how = same(compiled_grads[name], eager_grads[name], ref_grads[name], tolerance=one_step)
+        grad_ok, grad_how = same(compiled_grads[name], eager_grads[name], ref_grads[name], tolerance=tolerance)
         if not grad_ok:
             failing.append(f"{name} ({grad_how})")
-    checks.append(
-        Check(
-            f"one step: gradients ({len(pattern_eager)})",
-            not failing,
-            "all within tolerance" if not failing else f"{len(failing)} differ, first {failing[0]}",
-        )
-    )
+    detail = "all within tolerance" if not failing else f"{len(failing)} differ, first {failing[0]}"
+    checks.append(Check(f"one step: gradients ({len(pattern_eager)})", not failing, detail))
+    return checks
 
-    # 3. The loss curves, banded.
-    tolerance = curve_tolerance(run)
-    reference = _curve(_arm(reference_run, finetune), steps)
-    compiled_arm = compiled_setup()
+
+@dataclass(frozen=True)
+class CurveResult:
+    check: Check
+    compiled: torch.Tensor
+    compiled_arm: TrainingSetup
+    max_abs_diff: float
+    max_rel_diff: float
+    worst_step: int
+    fp64_error_ratio: float
+
+
+def check_curve(arms: Arms, eager: torch.Tensor, *, steps: int) -> CurveResult:
+    """3. The loss curves over ``steps`` steps, banded, and by the fp64 rule."""
+    tolerance = curve_tolerance(dtype=arms.eager_run.precision.name, family=arms.eager_run.optimizer_spec.family)
+    reference = _curve(arms.reference(), steps)
+    compiled_arm = arms.compiled()
     compiled = _curve(compiled_arm, steps)
-    diff = (compiled - eager).abs()
+    diff = (compiled - eager).abs().nan_to_num(nan=math.inf)
     worst = int(diff.argmax().item())
     max_abs = diff[worst].item()
     max_rel = max_abs / max(abs(eager[worst].item()), 1e-12)
     finite = bool(torch.isfinite(compiled).all())
-    curve_ok, curve_how = same(compiled, eager, reference, tolerance=tolerance) if finite else (False, "non-finite")
+    ok, how = same(compiled, eager, reference, tolerance=tolerance) if finite else (False, "non-finite compiled loss")
     # Reported whichever way the check passed: how much further from fp64 the compiled curve is than eager's.
-    eager_error = _rmse(eager, reference)
-    fp64_ratio = _rmse(compiled, reference) / eager_error if finite and eager_error > 0 else math.nan
-    checks.append(
-        Check(
-            f"loss curve ({steps} steps)",
-            curve_ok,
-            f"max |diff| {max_abs:.2e} at step {worst + 1} (rel {max_rel:.2e}); "
-            f"rtol {tolerance.rtol:g} atol {tolerance.atol:g}; {curve_how}; "
-            f"RMSE vs fp64: compiled/eager {fp64_ratio:.2f} (limit {tolerance.fp64_factor:g})",
-        )
+    eager_error = rmse(eager, reference)
+    ratio = rmse(compiled, reference) / eager_error if finite and eager_error > 0 else math.nan
+    detail = (
+        f"max |diff| {max_abs:.2e} at step {worst + 1} (rel {max_rel:.2e}); "
+        f"rtol {tolerance.rtol:g} atol {tolerance.atol:g}; {how}; "
+        f"RMSE vs fp64: compiled/eager {ratio:.2f} (limit {tolerance.fp64_factor:g})"
     )
+    check = Check(f"loss curve ({steps} steps)", ok, detail)
+    return CurveResult(check, compiled, compiled_arm, max_abs, max_rel, worst + 1, ratio)
 
-    # 4. Fine-tuning: frozen parameters stay exactly the pretrained ones.
-    if finetune is not None and finetune.freeze_backbone:
-        pretrained = build_model(run.model, config=run.resolved_model_config, seed=run.seed)
-        frozen = dict(pretrained.backbone.named_parameters())
-        for arm_name, arm in (("eager", eager_arm), ("compiled", compiled_arm)):
-            moved = [
-                name
-                for name, param in arm.model.backbone.named_parameters()
-                if not torch.equal(param.detach().cpu().to(frozen[name].dtype), frozen[name])
-            ]
-            checks.append(
-                Check(
-                    f"frozen backbone, {arm_name}",
-                    not moved,
-                    f"{len(frozen)} tensors bitwise unchanged"
-                    if not moved
-                    else f"{len(moved)} changed, e.g. {moved[0]}",
-                )
-            )
+
+def check_frozen_backbone(run: RunConfig, arms: dict[str, TrainingSetup]) -> list[Check]:
+    """4. Fine-tuning: frozen parameters stay bitwise the pretrained ones in every arm."""
+    pretrained = build_model(run.model, config=run.resolved_model_config, seed=run.seed)
+    frozen = dict(pretrained.backbone.named_parameters())
+    checks = []
+    for arm_name, arm in arms.items():
+        moved = [
+            name
+            for name, param in arm.model.backbone.named_parameters()
+            if not torch.equal(param.detach().cpu().to(frozen[name].dtype), frozen[name])
+        ]
+        detail = f"{len(frozen)} tensors bitwise unchanged" if not moved else f"{len(moved)} changed, e.g. {moved[0]}"
+        checks.append(Check(f"frozen backbone, {arm_name}", not moved, detail))
+    return checks
+
+
+def compare_arms(arms: Arms, *, steps: int) -> ParityReport:
+    """Run every check on ``arms`` (TF32 off on CUDA) and gather the report."""
+    if steps < 1:
+        raise ValueError(f"step count must be positive, got {steps}")
+    with strict_float32(arms.eager_run.device):
+        determinism, eager, eager_arm = check_determinism(arms, steps=steps)
+        checks = [determinism, *check_one_step(arms)]
+        curve = check_curve(arms, eager, steps=steps)
+        checks.append(curve.check)
+        if arms.finetune is not None and arms.finetune.freeze_backbone:
+            checks += check_frozen_backbone(arms.eager_run, {"eager": eager_arm, "compiled": curve.compiled_arm})
     return ParityReport(
-        run=run,
-        finetune=finetune is not None,
+        run=arms.eager_run,
+        finetune=arms.finetune is not None,
         steps=steps,
         checks=checks,
         eager_losses=eager.tolist(),
-        compiled_losses=compiled.tolist(),
-        max_abs_diff=max_abs,
-        max_rel_diff=max_rel,
-        worst_step=worst + 1,
-        fp64_error_ratio=fp64_ratio,
-        notes=notes,
+        compiled_losses=curve.compiled.tolist(),
+        max_abs_diff=curve.max_abs_diff,
+        max_rel_diff=curve.max_rel_diff,
+        worst_step=curve.worst_step,
+        fp64_error_ratio=curve.fp64_error_ratio,
+        notes=list(arms.notes),
     )
+
+
+def check_parity(run: RunConfig, *, steps: int = 100, finetune: FinetuneConfig | None = None) -> ParityReport:
+    """Does the compiled arm of ``run`` learn what its eager arm learns? (See the module docstring.)"""
+    return compare_arms(Arms.for_run(run, finetune), steps=steps)
 
 
 def format_report(report: ParityReport) -> str:

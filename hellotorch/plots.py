@@ -19,13 +19,9 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 
-OK = "status != 'failed'"
+from hellotorch.labels import case_title  # noqa: E402
 
-
-def _label(row: pd.Series) -> str:
-    label = f"{row['task']} {row['model']} b{row['batch_size']} {row['optimizer']} {row['dtype']} {row['mode']}/{row['scope']}"
-    backend = row.get("backend", "inductor")
-    return label if backend in ("inductor", None) or backend != backend else f"{label} ({backend})"
+OK = "status in ('ok', 'parity-failed')"
 
 
 def _plain_log_x(ax) -> None:
@@ -38,7 +34,7 @@ def _plain_log_x(ax) -> None:
 def _compiled_rows(frame: pd.DataFrame, needed: str) -> tuple[pd.DataFrame, list[str], np.ndarray]:
     """Compiled cases that ran and have ``needed``, with their labels and bar positions."""
     data = frame.query(OK).query("mode != 'eager'").dropna(subset=[needed])
-    return data, [_label(row) for _, row in data.iterrows()], np.arange(len(data))
+    return data, [case_title(row) for _, row in data.iterrows()], np.arange(len(data))
 
 
 def _empty(title: str, message: str) -> tuple[Figure, np.ndarray]:
@@ -201,10 +197,7 @@ def peak_memory(frame: pd.DataFrame) -> tuple[Figure, np.ndarray]:
     title = "Peak memory of a warm step"
     if data.empty:
         return _empty(title, "no memory measurement in this run")
-    labels = [
-        _label(row) if row["mode"] != "eager" else _label(row).replace("eager/-", f"eager {row['implementation']}")
-        for _, row in data.iterrows()
-    ]
+    labels = [case_title(row) for _, row in data.iterrows()]
     colors = ["tab:orange" if mode != "eager" else "tab:blue" for mode in data["mode"]]
     y = np.arange(len(data))
     fig, ax = plt.subplots(figsize=(10, 0.32 * len(data) + 1.5))
@@ -213,7 +206,7 @@ def peak_memory(frame: pd.DataFrame) -> tuple[Figure, np.ndarray]:
     ax.invert_yaxis()  # read top to bottom, in case order
     _plain_log_x(ax)  # the tutorial models use bytes, the MLPs megabytes
     ax.set_xlabel("peak memory (MiB, log scale)")
-    method = data.get("peak_memory_method", pd.Series(["?"])).iloc[0]
+    method = data["peak_memory_method"].dropna().iloc[0] if data["peak_memory_method"].notna().any() else "?"
     ax.set_title(f"{title} ({method})")
     ax.legend(
         handles=[plt.Rectangle((0, 0), 1, 1, color="tab:blue"), plt.Rectangle((0, 0), 1, 1, color="tab:orange")],

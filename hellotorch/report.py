@@ -1,15 +1,13 @@
 """``hellotorch report RUN``: rebuild every table and plot of a run from its raw JSON.
 
-The only module that writes report files: ``summary.csv`` (for machines),
+The one place report files are produced: ``summary.csv`` (for machines),
 ``summary.md`` (for people and pull-request comments) and one PNG per plot of
-:mod:`hellotorch.plots`. Each file is written to a temporary name and renamed,
-so a crash never leaves a half-written one.
+:mod:`hellotorch.plots`, each written through
+:func:`hellotorch.files.write_atomic` (never half-written, readable by others).
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,7 +15,9 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from hellotorch import plots
-from hellotorch.results import cases_frame, load_run, read_curves, to_markdown
+from hellotorch.files import check_output_dir, write_atomic, write_text_atomic
+from hellotorch.results import Run, load_run, read_curves
+from hellotorch.table import cases_frame, to_markdown
 
 PLOTS: dict[str, Callable] = {
     "speedup_vs_batch.png": lambda frame, curves: plots.speedup_vs_batch(frame),
@@ -30,39 +30,31 @@ PLOTS: dict[str, Callable] = {
 }
 
 
-def write_atomic(path: Path, write: Callable[[str], None]) -> None:
-    """Call ``write(temp_path)``, then rename the result onto ``path``."""
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(handle)
+def save_figure(fig: Figure, path: Path) -> Path:
     try:
-        write(temp)
-        os.replace(temp, path)
+        return write_atomic(path, lambda temp: fig.savefig(temp, dpi=110, format="png"))
     finally:
-        if os.path.exists(temp):
-            os.unlink(temp)
+        plt.close(fig)
 
 
-def save_figure(fig: Figure, path: Path) -> None:
-    write_atomic(path, lambda temp: fig.savefig(temp, dpi=110))
-    plt.close(fig)
-
-
-def build_report(run_path: str | Path, *, out_dir: str | Path | None = None) -> list[Path]:
-    """Write the tables and plots of a run; return the files written."""
-    run = load_run(run_path)
-    out = Path(out_dir) if out_dir else run.folder
-    out.mkdir(parents=True, exist_ok=True)
+def write_report(run: Run, *, out_dir: str | Path | None = None, with_plots: bool = True) -> list[Path]:
+    """Write the tables (and plots) of a loaded run; return the files written."""
+    out = check_output_dir(out_dir, option="--output") or run.folder
     frame = cases_frame(run)
     curves = read_curves(run)
-    written = []
-    csv_path = out / "summary.csv"
-    write_atomic(csv_path, lambda temp: frame.to_csv(temp, index=False))
-    md_path = out / "summary.md"
-    markdown = to_markdown(frame, run)
-    write_atomic(md_path, lambda temp: Path(temp).write_text(markdown))
-    written += [csv_path, md_path]
-    for name, make in PLOTS.items():
-        fig, _ = make(frame, curves)
-        save_figure(fig, out / name)
-        written.append(out / name)
+    written = [
+        write_atomic(out / "summary.csv", lambda temp: frame.to_csv(temp, index=False)),
+        write_text_atomic(out / "summary.md", to_markdown(frame, run)),
+    ]
+    if with_plots:
+        for name, make in PLOTS.items():
+            fig, _ = make(frame, curves)
+            written.append(save_figure(fig, out / name))
     return written
+
+
+def build_report(run_path: str | Path, *, out_dir: str | Path | None = None, with_plots: bool = True) -> list[Path]:
+    """Load, validate and report the run at ``run_path``."""
+    run = load_run(run_path)
+    check_output_dir(out_dir or run.folder, option="--output")
+    return write_report(run, out_dir=out_dir, with_plots=with_plots)

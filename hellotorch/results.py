@@ -1,77 +1,49 @@
-"""The results schema: pytest-benchmark JSON in, one tidy pandas table out.
+"""A run on disk: reading it, validating it, choosing it, pinning it as a baseline.
 
-This module alone knows the raw format and converts units. :func:`load_run`
-reads a run (a run folder or a JSON file; a run killed before its JSON was
-written falls back to the per-case journal), :func:`cases_frame` turns it
-into one row per case with the columns listed in :data:`COLUMNS`, and
-:func:`geomean_speedups` / :func:`to_markdown` summarise it for people.
+A run is a folder (or its pytest-benchmark ``benchmark.json``) as
+:mod:`hellotorch.runfiles` writes it. :func:`load_run` reads one and checks
+every field a command uses (types, ranges, finiteness, that an id matches its
+fields) through :mod:`hellotorch.record`; a malformed run is refused with a
+:class:`RunError` that names the file and the field, by every command alike.
+A run killed before its JSON was written is read from its journal and marked
+incomplete. :func:`newest_complete_run` is what ``make report``/``make gate``
+use; :func:`pin_baseline` is what ``hellotorch baseline`` writes.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from hellotorch.markdown import markdown_table
-from hellotorch.runfiles import BENCHMARK_JSON, CURVES, read_journal
-
-#: Column name -> what it means (README.md shows this table).
-COLUMNS: dict[str, str] = {
-    "id": "case id: task-device-model-batch-optimizer.impl-dtype-mode.scope",
-    "task": "train (all parameters) or finetune (frozen backbone, new head)",
-    "device": "cpu or cuda",
-    "device_name": "CPU model or GPU name",
-    "model": "registered model name",
-    "batch_size": "samples per step",
-    "optimizer": "registered optimizer name",
-    "implementation": "forloop, foreach or fused",
-    "dtype": "float32, or bfloat16/float16 autocast",
-    "mode": "eager or the torch.compile mode",
-    "scope": "step (whole step compiled) or model (model alone)",
-    "backend": "torch.compile backend",
-    "median_ms": "median step time over pytest-benchmark's rounds, ms",
-    "iqr_ms": "interquartile range of the step time, ms",
-    "samples_per_s": "batch_size / median step time",
-    "speedup": "paired speedup: eager / compiled time, interleaved in one process (median of pairs)",
-    "speedup_q1": "first quartile of the paired ratios",
-    "speedup_q3": "third quartile of the paired ratios",
-    "speedup_vs_best_eager": "fastest eager implementation's median / this case's median (same run)",
-    "best_eager": "the implementation that was the fastest eager baseline",
-    "compile_s": "compile time in this process (first call minus a steady step), s",
-    "compile_cache": "Inductor FX-graph cache during that compile: hit, miss or mixed",
-    "cold_compile_s": "compile time from an empty cache in a fresh process, s (where the profile asks)",
-    "break_even_steps": "steps before compiling pays for itself: compile_s / (eager ms - eager ms / speedup); inf = never",
-    "graph_breaks": "Dynamo graph breaks",
-    "recompiles": "graphs compiled after the first call",
-    "peak_memory_mb": "peak memory of a warm step, MiB (see peak_memory_method)",
-    "achieved_gflops": "FLOPs per step (torch.utils.flop_counter) / median step time, GFLOP/s",
-    "parity": "pass, fail or nondeterministic (compiled cases)",
-    "parity_max_abs_diff": "largest |compiled - eager| loss difference over the parity steps",
-    "status": "ok, failed or parity-failed",
-    "failure": "why a case failed",
-}
-CASE_KEYS = ("task", "device", "model", "batch_size", "optimizer", "dtype")
+from hellotorch.errors import BadInput, NothingToRun
+from hellotorch.record import RecordError, is_measured, validate_record
+from hellotorch.runfiles import BENCHMARK_JSON, CURVE_FIELDS, CURVES, JournalError, read_journal
 
 
-class RunError(ValueError):
-    """A run that cannot be read, with the reason."""
+class RunError(BadInput):
+    """A run that cannot be read or used, with the file and the reason."""
 
 
 @dataclass(frozen=True)
 class Run:
-    """One benchmark run: where it came from, its machine, its per-case records."""
+    """One benchmark run: where it came from, its machine, its validated per-case records."""
 
     path: Path
     machine: dict[str, Any]
     meta: dict[str, Any]
+    #: validated records of measured cases, each with ``median_s`` and ``iqr_s``.
     records: list[dict[str, Any]]
+    #: cases that failed: ``{"id", "reason"}``.
     failed: list[dict[str, str]]
+    #: the parsed JSON as written (``None`` for a run read from its journal).
+    raw: dict[str, Any] | None = None
 
     @property
     def label(self) -> str:
@@ -86,204 +58,214 @@ class Run:
     def folder(self) -> Path:
         return self.path if self.path.is_dir() else self.path.parent
 
+    @property
+    def incomplete_reason(self) -> str | None:
+        """Why this run cannot stand for its profile, or ``None`` when it finished."""
+        if self.raw is None:
+            return "it was killed before its benchmark.json was written (only its journal exists)"
+        if self.meta.get("interrupted"):
+            return "it was interrupted"
+        planned, finished = self.meta.get("cases_planned"), self.meta.get("cases_finished")
+        if planned is not None and finished is not None and finished < planned:
+            return f"only {finished} of its {planned} cases finished"
+        return None
 
-def _record(bench: dict[str, Any]) -> dict[str, Any]:
-    stats = bench.get("stats", {})
-    return {**bench.get("extra_info", {}), "median_s": stats.get("median"), "iqr_s": stats.get("iqr")}
+
+# --- checking the parts of a run file --------------------------------------
+
+
+def _require(condition: bool, where: str, message: str) -> None:
+    if not condition:
+        raise RunError(f"{where}: {message}")
+
+
+def _int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _failures(value: Any, where: str, key: str) -> list[dict[str, str]]:
+    _require(isinstance(value, list), where, f"field '{key}' must be a list")
+    for entry in value:
+        _require(
+            isinstance(entry, dict) and isinstance(entry.get("id"), str) and isinstance(entry.get("reason", ""), str),
+            where,
+            f"field '{key}' must hold objects with a text 'id' and 'reason'",
+        )
+    return [{"id": entry["id"], "reason": entry.get("reason", "")} for entry in value]
+
+
+def _meta(value: Any, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    _require(isinstance(value, dict), where, "field 'hellotorch' must be an object")
+    meta = dict(value)
+    for key in ("profile", "inductor_cache_dir", "interrupted_case"):
+        _require(isinstance(meta.get(key, ""), str), where, f"field 'hellotorch.{key}' must be text")
+    for key in ("threads", "cases_planned", "cases_finished"):
+        _require(key not in meta or _int(meta[key]), where, f"field 'hellotorch.{key}' must be a whole number >= 0")
+    _require(
+        isinstance(meta.get("interrupted", False), bool), where, "field 'hellotorch.interrupted' must be true or false"
+    )
+    for key in ("devices", "baseline_of"):
+        items = meta.get(key, [])
+        ok = isinstance(items, list) and all(isinstance(item, str) for item in items)
+        _require(ok, where, f"field 'hellotorch.{key}' must be a list of text")
+    for key in ("failed", "parity_failed"):
+        meta[key] = _failures(meta.get(key, []), where, f"hellotorch.{key}")
+    return meta
+
+
+def _machine(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    _require("machine_info" in raw, where, "field 'machine_info' is missing: not a pytest-benchmark JSON")
+    info = raw["machine_info"]
+    _require(isinstance(info, dict), where, "field 'machine_info' must be an object")
+    machine = info.get("hellotorch", {})
+    _require(isinstance(machine, dict), where, "field 'machine_info.hellotorch' must be an object")
+    for key, value in machine.items():
+        ok = isinstance(value, str) or _int(value)
+        _require(ok, where, f"field 'machine_info.hellotorch.{key}' must be text or a whole number")
+    return machine
+
+
+def _timed(record: dict[str, Any], stats: Any, where: str) -> dict[str, Any]:
+    """Add pytest-benchmark's median and IQR (seconds) to a measured record, checked."""
+    if not is_measured(record):
+        return {**record, "median_s": math.nan, "iqr_s": math.nan}
+    _require(isinstance(stats, dict), where, f"case {record['id']}: field 'stats' must be an object")
+    for key in ("median", "iqr"):
+        value = stats.get(key)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+        _require(ok, where, f"case {record['id']}: field 'stats.{key}' must be a finite number >= 0, got {value!r:.40}")
+    _require(stats["median"] > 0, where, f"case {record['id']}: field 'stats.median' must be positive")
+    return {**record, "median_s": float(stats["median"]), "iqr_s": float(stats["iqr"])}
+
+
+def _unique(records: list[dict[str, Any]], where: str) -> None:
+    seen: set[str] = set()
+    for record in records:
+        _require(record["id"] not in seen, where, f"case {record['id']} appears twice")
+        seen.add(record["id"])
+
+
+def _from_journal(folder: Path) -> Run:
+    where = str(folder / "cases.jsonl")
+    try:
+        journal = read_journal(folder)
+    except JournalError as error:
+        raise RunError(str(error)) from error
+    if not journal:
+        raise RunError(f"{folder} holds neither {BENCHMARK_JSON} nor a case journal: not a run folder")
+    records, failed = [], []
+    for line, entry in enumerate(journal, start=1):
+        spot = f"{where} line {line}"
+        _require(isinstance(entry, dict) and isinstance(entry.get("id"), str), spot, "not a case record")
+        record = validate_record(entry.get("extra_info"), where=spot)
+        if record.get("status") in ("failed", "interrupted"):
+            failed.append({"id": record["id"], "reason": record.get("failure", record["status"])})
+        elif is_measured(record):
+            records.append(_timed(record, {"median": entry.get("median_s"), "iqr": entry.get("iqr_s")}, spot))
+    _unique(records, where)
+    return Run(folder, {}, {"from_journal": True}, records, failed, raw=None)
 
 
 def load_run(path: str | Path) -> Run:
-    """Read a run folder or a pytest-benchmark JSON file; :class:`RunError` says what is wrong."""
+    """Read and validate a run folder or a pytest-benchmark JSON file.
+
+    :class:`RunError` (a ``ValueError``: exit 2) names the file and the field.
+    """
     path = Path(path)
     if path.is_dir():
-        raw_path = path / BENCHMARK_JSON
-        if not raw_path.is_file():
-            journal = read_journal(path)
-            if not journal:
-                raise RunError(f"{path} holds neither {BENCHMARK_JSON} nor a case journal: not a run folder")
-            records = [{**r["extra_info"], "median_s": r.get("median_s"), "iqr_s": r.get("iqr_s")} for r in journal]
-            failed = [
-                {"id": r["id"], "reason": r["extra_info"].get("failure", "")}
-                for r in journal
-                if "failure" in r["extra_info"]
-            ]
-            return Run(path, {}, {"from_journal": True}, [r for r in records if r.get("median_s")], failed)
-        path = raw_path
+        if not (path / BENCHMARK_JSON).is_file():
+            try:
+                return _from_journal(path)
+            except RecordError as error:
+                raise RunError(str(error)) from error
+        path = path / BENCHMARK_JSON
+    where = str(path)
     if not path.is_file():
-        raise RunError(f"{path} does not exist")
+        raise RunError(f"{where} does not exist")
     try:
-        raw = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise RunError(f"{path} is not valid JSON ({error})") from error
-    if not isinstance(raw, dict) or not isinstance(raw.get("benchmarks"), list):
-        raise RunError(f"{path} is not a pytest-benchmark JSON (no 'benchmarks' list)")
-    meta = raw.get("hellotorch", {})
-    records = [_record(bench) for bench in raw["benchmarks"] if "id" in bench.get("extra_info", {})]
-    if not records and not meta.get("failed"):
-        raise RunError(f"{path} has no hellotorch cases")
-    return Run(path, raw.get("machine_info", {}).get("hellotorch", {}), meta, records, meta.get("failed", []))
+        raw = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise RunError(f"{where} is not UTF-8 text (byte {error.start})") from error
+    except (OSError, json.JSONDecodeError, RecursionError) as error:
+        raise RunError(f"{where} is not valid JSON ({str(error)[:120]})") from error
+    _require(isinstance(raw, dict), where, "not a pytest-benchmark JSON (the top level is not an object)")
+    _require(isinstance(raw.get("benchmarks"), list), where, "not a pytest-benchmark JSON (no 'benchmarks' list)")
+    machine = _machine(raw, where)
+    meta = _meta(raw.get("hellotorch"), where)
+    records, unmeasured = [], []
+    try:
+        for index, bench in enumerate(raw["benchmarks"]):
+            spot = f"{where}: benchmarks[{index}]"
+            _require(isinstance(bench, dict), spot, "must be an object")
+            record = validate_record(bench.get("extra_info"), where=spot)
+            if is_measured(record):
+                records.append(_timed(record, bench.get("stats"), spot))
+            elif record.get("status") in ("failed", "interrupted"):
+                unmeasured.append({"id": record["id"], "reason": record.get("failure", record["status"])})
+    except RecordError as error:
+        raise RunError(str(error)) from error
+    _unique(records, where)
+    failed = list(meta.get("failed", []))
+    failed += [entry for entry in unmeasured if entry["id"] not in {f["id"] for f in failed}]
+    if not records and not failed:
+        raise RunError(f"{where} has no hellotorch cases")
+    return Run(path, machine, meta, records, failed, raw=raw)
 
 
-def _break_even(compile_s: float, eager_ms: float, speedup: float) -> float:
-    """Steps until compiling pays: compile time / time saved per step.
-
-    The time saved comes from the paired speedup (eager - eager / speedup),
-    so break-even and the headline speedup never disagree on who is faster.
-    """
-    saved_s = eager_ms * (1 - 1 / speedup) / 1e3 if speedup > 0 else 0.0
-    if not (compile_s == compile_s) or not saved_s > 0:  # NaN compile time, or compiled is not faster
-        return math.inf
-    return compile_s / saved_s
-
-
-def cases_frame(run: Run) -> pd.DataFrame:
-    """One row per case (failed ones included), units converted, derived columns added."""
-    frame = pd.DataFrame(run.records)
-    if frame.empty:
-        frame = pd.DataFrame(columns=["id", *CASE_KEYS, "mode", "status"])
-    for column in (
-        "cold_compile_s",
-        "compile_s",
-        "compile_cache",
-        "parity",
-        "parity_max_abs_diff",
-        "failure",
-        "paired_eager_ms",
-        "paired_compiled_ms",
-        "speedup_q1",
-        "speedup_q3",
-        "graph_breaks",
-        "recompiles",
-        "peak_memory_bytes",
-        "achieved_gflops",
-        "speedup",
-    ):
-        if column not in frame:
-            frame[column] = np.nan
-    frame["median_ms"] = frame["median_s"].astype(float) * 1e3
-    frame["iqr_ms"] = frame["iqr_s"].astype(float) * 1e3
-    frame["peak_memory_mb"] = frame["peak_memory_bytes"].astype(float) / 2**20
-    frame["device_name"] = [
-        run.machine.get("gpu", "cuda") if device == "cuda" else run.machine.get("cpu", "cpu")
-        for device in frame["device"]
-    ]
-    # A fair baseline: the fastest eager implementation of the same step.
-    eager = frame[frame["mode"] == "eager"]
-    key = [*CASE_KEYS]
-    best = (
-        eager.loc[eager.groupby(key)["median_ms"].idxmin(), [*key, "median_ms", "implementation"]]
-        if len(eager)
-        else None
-    )
-    if best is not None:
-        best = best.rename(columns={"median_ms": "best_eager_ms", "implementation": "best_eager"})
-        frame = frame.merge(best, on=key, how="left")
-    else:
-        frame["best_eager_ms"], frame["best_eager"] = np.nan, None
-    frame["speedup_vs_best_eager"] = frame["best_eager_ms"] / frame["median_ms"]
-    frame["break_even_steps"] = [
-        _break_even(c, e, s) if m != "eager" else np.nan
-        for c, e, s, m in zip(frame["compile_s"], frame["paired_eager_ms"], frame["speedup"], frame["mode"])
-    ]
-    failed_rows = [
-        {"id": f["id"], "status": "failed", "failure": f.get("reason", "")}
-        for f in run.failed
-        if f["id"] not in set(frame["id"])
-    ]
-    if failed_rows:
-        frame = pd.concat([frame, pd.DataFrame(failed_rows)], ignore_index=True)
-    ordered = [column for column in COLUMNS if column in frame]
-    extra = [column for column in frame.columns if column not in COLUMNS]
-    return frame[ordered + extra].sort_values("id", kind="stable").reset_index(drop=True)
-
-
-def geomean_speedups(frame: pd.DataFrame) -> pd.DataFrame:
-    """Geometric-mean paired speedup per device, model and optimizer.
-
-    Every compiled case that ran counts, slowdowns included: a slowdown is
-    never clipped to 1.0.
-    """
-    compiled = frame[(frame["mode"] != "eager") & frame["speedup"].notna()]
-    if compiled.empty:
-        return pd.DataFrame(columns=["device", "model", "optimizer", "cases", "geomean_speedup"])
-    grouped = compiled.groupby(["device", "model", "optimizer"])["speedup"]
-    return grouped.agg(cases="count", geomean_speedup=lambda s: float(np.exp(np.log(s).mean()))).reset_index()
+def newest_complete_run(root: str | Path) -> Path:
+    """The newest ``run-*`` folder under ``root`` that finished and loads cleanly."""
+    root = Path(root)
+    candidates = sorted((p for p in root.glob("run-*") if p.is_dir()), key=lambda p: p.name, reverse=True)
+    for folder in candidates:
+        try:
+            run = load_run(folder)
+        except RunError:
+            continue
+        if run.incomplete_reason is None:
+            return folder
+    raise NothingToRun(f"no complete run folder under {root}: run 'make bench' first, or pass RUN=results/run-...")
 
 
 def read_curves(run: Run) -> pd.DataFrame:
+    """The run's eager and compiled loss curves; a malformed CSV is a :class:`RunError`."""
     path = run.folder / CURVES
     if not path.is_file():
-        return pd.DataFrame(columns=["case", "task", "step", "eager_loss", "compiled_loss"])
-    return pd.read_csv(path)
+        return pd.DataFrame(columns=list(CURVE_FIELDS))
+    try:
+        curves = pd.read_csv(path)
+    except (ValueError, OSError, UnicodeDecodeError) as error:
+        raise RunError(f"{path} is not a readable CSV ({str(error)[:120]})") from error
+    missing = [column for column in ("case", "task", "step", "eager_loss", "compiled_loss") if column not in curves]
+    _require(not missing, str(path), f"lacks column(s) {', '.join(missing)}")
+    for column in ("step", "eager_loss", "compiled_loss"):
+        _require(pd.api.types.is_numeric_dtype(curves[column]), str(path), f"column '{column}' must be numeric")
+    return curves
 
 
-def _fmt(value: Any, digits: int = 2) -> str:
-    if isinstance(value, float):
-        if math.isnan(value):
-            return ""
-        if math.isinf(value):
-            return "never"
-        return f"{value:.{digits}f}" if abs(value) >= 10**-digits or value == 0 else f"{value:.1e}"
-    return "" if value is None else str(value)
+def pin_baseline(runs: list[Run]) -> dict[str, Any]:
+    """The baseline JSON for ``runs``: the first run's, each compiled case's speedup the median over all.
 
-
-SUMMARY_VIEW = {
-    "case": "case",
-    "median_ms": "step ms",
-    "iqr_ms": "IQR ms",
-    "samples_per_s": "samples/s",
-    "speedup": "speedup",
-    "speedup_spread": "IQR of ratios",
-    "speedup_vs_best_eager": "vs best eager",
-    "compile_s": "compile s",
-    "cold_compile_s": "cold compile s",
-    "break_even_steps": "break-even steps",
-    "graph_breaks": "breaks",
-    "recompiles": "recompiles",
-    "peak_memory_mb": "peak MiB",
-    "achieved_gflops": "GFLOP/s",
-    "parity": "parity",
-    "parity_max_abs_diff": "max loss diff",
-    "status": "status",
-}
-
-
-def _short_case(row: pd.Series) -> str:
-    how = row["implementation"] if row["mode"] == "eager" else f"{row['mode']}/{row['scope']}"
-    if row["mode"] != "eager" and row.get("backend", "inductor") != "inductor":
-        how += f" ({row['backend']})"
-    return f"b{row['batch_size']} {row['optimizer']} {row['dtype']} {'eager ' if row['mode'] == 'eager' else ''}{how}"
-
-
-def to_markdown(frame: pd.DataFrame, run: Run) -> str:
-    """The summary for people: machine, geomeans, then a table per task, device and model."""
-    machine = run.machine
-    lines = [
-        f"# hellotorch results: {run.label}",
-        "",
-        f"- machine: {machine.get('cpu', '?')}, {machine.get('threads', '?')} threads; GPU {machine.get('gpu', 'none')}",
-        f"- torch {machine.get('torch', '?')}, CUDA {machine.get('cuda', 'none')}, {machine.get('cxx', '?')}",
-        f"- profile {run.meta.get('profile', '?')}, commit {machine.get('git_commit', '?')}",
-        "",
-        "Speedup is eager time / compiled time from interleaved pairs in one process (>1: compile wins).",
-        "",
-        "## Geometric-mean speedup (slowdowns included)",
-        "",
-    ]
-    geo = geomean_speedups(frame)
-    lines.append(markdown_table(geo, floatfmt=".2f") if not geo.empty else "(no compiled case finished)")
-    ok = frame[frame["status"] != "failed"]
-    for (task, device, model), group in ok.groupby(["task", "device", "model"], sort=True):
-        view = group.assign(
-            case=group.apply(_short_case, axis=1),
-            speedup_spread=[
-                f"{a:.2f}-{b:.2f}" if a == a else "" for a, b in zip(group["speedup_q1"], group["speedup_q3"])
-            ],
-        )
-        view = view[[c for c in SUMMARY_VIEW if c in view]].rename(columns=SUMMARY_VIEW)
-        lines += ["", f"## {task} · {device} · {model}", "", markdown_table(view.map(_fmt))]
-    failed = frame[frame["status"] == "failed"]
-    if len(failed):
-        lines += ["", "## Failed cases", ""]
-        lines += [f"- `{row['id']}`: {row['failure']}" for _, row in failed.iterrows()]
-    return "\n".join(lines) + "\n"
+    A median of several runs keeps one disturbed run from skewing the gate.
+    Raw round times are dropped (large, and the gate reads none of them).
+    Every run must have finished.
+    """
+    for run in runs:
+        reason = run.incomplete_reason
+        if reason is not None:
+            raise RunError(f"{run.folder} cannot be pinned as a baseline: {reason}")
+    pinned = copy.deepcopy(runs[0].raw)
+    assert pinned is not None  # complete runs have their JSON
+    by_id = [{record["id"]: record for record in run.records} for run in runs]
+    for bench in pinned["benchmarks"]:
+        bench.get("stats", {}).pop("data", None)
+        info = bench["extra_info"]
+        if not info.get("compiled") or not is_measured(info):
+            continue
+        samples = [records[info["id"]] for records in by_id if info["id"] in records]
+        for key in ("speedup", "speedup_q1", "speedup_q3"):
+            info[key] = statistics.median(sample[key] for sample in samples)
+        info["baseline_runs"] = len(samples)
+    pinned.setdefault("hellotorch", {})["baseline_of"] = [run.label for run in runs]
+    return pinned

@@ -74,17 +74,37 @@ def append_journal(run_dir: Path, record: dict[str, Any]) -> None:
     _append_line(run_dir / JOURNAL, json.dumps(record, default=str))
 
 
+class JournalError(ValueError):
+    """A journal that cannot be read, naming the file and the line."""
+
+
 def read_journal(run_dir: Path) -> list[dict[str, Any]]:
-    """The journal's records; a torn last line (a kill mid-write) is dropped."""
+    """The journal's records; a torn last line (a kill mid-write) is dropped.
+
+    Any other line that is not a JSON object, or bytes that are not UTF-8,
+    raise :class:`JournalError` naming the file and the line.
+    """
     path = run_dir / JOURNAL
     if not path.is_file():
         return []
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise JournalError(f"{path} is not UTF-8 text (byte {error.start})") from error
+    except OSError as error:
+        raise JournalError(f"{path} cannot be read ({error.strerror})") from error
+    lines = text.splitlines()
     records = []
-    for line in path.read_text().splitlines():
+    for number, line in enumerate(lines, start=1):
         try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
+            record = json.loads(line)
+        except (json.JSONDecodeError, RecursionError):
+            if number == len(lines) and not text.endswith("\n"):
+                break  # the torn last line of a run killed mid-write
+            raise JournalError(f"{path} line {number} is not JSON") from None
+        if not isinstance(record, dict):
+            raise JournalError(f"{path} line {number} is not a JSON object")
+        records.append(record)
     return records
 
 

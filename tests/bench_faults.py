@@ -3,7 +3,8 @@
 Loaded into the ``bench/`` pytest process through ``PYTEST_PLUGINS`` and
 steered by ``HELLOTORCH_FAULT``:
 - ``nan:<case id>``: that case's batch is all NaN, so its loss is not finite;
-- ``interrupt:<n>``: a SIGINT (Ctrl-C) arrives after ``n`` cases have finished.
+- ``interrupt:<n>``: a SIGINT (Ctrl-C) arrives after ``n`` cases have finished;
+- ``interrupt-in:<case id>``: a SIGINT arrives while that case is being measured.
 """
 
 import os
@@ -18,6 +19,8 @@ _finished = 0
 
 
 def pytest_configure(config):
+    if FAULT.startswith("interrupt-in:"):
+        _interrupt_inside(FAULT.split(":", 1)[1])
     if not FAULT.startswith("nan:"):
         return
     target = FAULT.split(":", 1)[1]
@@ -38,3 +41,15 @@ def pytest_runtest_teardown(item, nextitem):
     _finished += 1
     if FAULT.startswith("interrupt:") and _finished == int(FAULT.split(":", 1)[1]):
         os.kill(os.getpid(), signal.SIGINT)
+
+
+def _interrupt_inside(target):
+    build = hellotorch.benchrun.build_setup
+
+    def build_then_interrupt(case):
+        setup = build(case)
+        if case.id == target:
+            os.kill(os.getpid(), signal.SIGINT)
+        return setup
+
+    hellotorch.benchrun.build_setup = build_then_interrupt

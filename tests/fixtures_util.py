@@ -5,6 +5,8 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from hellotorch.labels import case_id
+
 FIXTURE_RUN = Path(__file__).parent / "fixtures" / "run-quick"
 
 
@@ -16,3 +18,15 @@ def edited_run(tmp_path: Path, edit: Callable[[dict], None], *, name: str = "run
     edit(raw)
     (target / "benchmark.json").write_text(json.dumps(raw))
     return target
+
+
+def relabel(info: dict, **changes) -> None:
+    """Change a record's case fields and its id with them, as a real run of that case would have them."""
+    info.update(changes)
+    info["id"] = case_id(info)
+
+
+def on_other_device(raw: dict) -> None:
+    """Every case moved to another device: nothing in common with the fixture."""
+    for bench in raw["benchmarks"]:
+        relabel(bench["extra_info"], device="cuda")

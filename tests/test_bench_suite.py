@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from hellotorch.cases import PROFILE_BUILDERS, build_profile
+from hellotorch.cases import PROFILES, build_profile
 
 TESTS = Path(__file__).parent
 NAN_CASE = "train-cpu-hello-b10-sgd.forloop-float32-eager"
@@ -61,8 +61,9 @@ def bench(tmp_path, *args, fault=""):
         env=env,
         timeout=900,
     )
-    (run_dir,) = tmp_path.iterdir()
-    return done, run_dir
+    folders = list(tmp_path.iterdir())
+    assert len(folders) <= 1, folders
+    return done, (folders[0] if folders else None)
 
 
 @pytest.fixture(scope="module")
@@ -134,16 +135,29 @@ def test_pytest_benchmark_compare_reads_the_json(smoke_run):
     assert "train-cpu-hello-b10-sgd.forloop-float32-default.step" in done.stdout
 
 
-def test_an_interrupted_run_keeps_finished_cases_in_a_whole_json(tmp_path):
+def test_an_interrupted_run_keeps_finished_cases_in_a_whole_json_and_exits_130(tmp_path):
     done, run_dir = bench(tmp_path, "--no-report", "-k", "hello", fault="interrupt:1")
-    assert done.returncode != 0
+    assert done.returncode == 130, done.stdout[-2000:] + done.stderr[-2000:]
     raw = json.loads((run_dir / "benchmark.json").read_text())  # whole, parseable
     assert [b["extra_info"]["id"] for b in raw["benchmarks"]] == [raw["benchmarks"][0]["extra_info"]["id"]]
-    assert len((run_dir / "cases.jsonl").read_text().splitlines()) == 1
+    assert raw["hellotorch"]["interrupted"] is True and raw["hellotorch"]["failed"] == []
+    journal = [json.loads(line) for line in (run_dir / "cases.jsonl").read_text().splitlines()]
+    assert [r["extra_info"]["status"] for r in journal] == ["ok"]  # JSON and journal agree: nothing failed
     assert not list(run_dir.glob("*.partial"))
 
 
-@pytest.mark.parametrize("profile", list(PROFILE_BUILDERS))
+def test_a_case_interrupted_mid_measurement_is_recorded_as_interrupted(tmp_path):
+    compiled = "train-cpu-hello-b10-sgd.forloop-float32-default.step"
+    done, run_dir = bench(tmp_path, "--no-report", "-k", "hello", fault=f"interrupt-in:{compiled}")
+    assert done.returncode == 130, done.stdout[-2000:] + done.stderr[-2000:]
+    journal = [json.loads(line) for line in (run_dir / "cases.jsonl").read_text().splitlines()]
+    assert [(r["id"], r["extra_info"]["status"]) for r in journal] == [(NAN_CASE, "ok"), (compiled, "interrupted")]
+    raw = json.loads((run_dir / "benchmark.json").read_text())
+    assert raw["hellotorch"]["interrupted_case"] == compiled and raw["hellotorch"]["failed"] == []
+    assert raw["hellotorch"]["cases_finished"] == 1 and raw["hellotorch"]["interrupted"] is True
+
+
+@pytest.mark.parametrize("profile", list(PROFILES))
 def test_case_ids_are_unique_and_readable(profile):
     cases = build_profile(profile, devices=("cpu", "cuda")).cases
     ids = [case.id for case in cases]
@@ -186,12 +200,17 @@ def test_a_profile_narrowed_to_case_ids_refuses_unknown_ids():
         build_profile("quick", only=["nope"])
 
 
-def test_cuda_cases_skip_with_a_reason_where_cuda_is_absent(tmp_path):
+def test_cuda_absent_is_nothing_to_run_exit_2_and_no_run_folder(tmp_path):
     import torch
 
     if torch.cuda.is_available():
-        pytest.skip("CUDA is present: the cases run instead of skipping")
+        pytest.skip("CUDA is present: the cases run instead")
     done, run_dir = bench(tmp_path, "--device", "cuda", "--no-report")
-    assert done.returncode == 0
-    assert "CUDA is not available on this machine" in done.stdout
-    assert "no case ran" in done.stdout and not any(run_dir.iterdir())
+    assert done.returncode == 2, done.stderr
+    assert "CUDA is not available on this machine" in done.stderr and run_dir is None
+
+
+def test_a_keyword_that_matches_nothing_is_exit_2_and_leaves_no_run_folder(tmp_path):
+    done, run_dir = bench(tmp_path, "-k", "no_such_case", "--no-report")
+    assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "matches no case" in done.stderr and run_dir is None

@@ -22,9 +22,21 @@ def test_tutorial_run_prints_progress_and_a_falling_final_loss(capsys):
     assert lines[-1].startswith("final loss") and "after 100 steps" in lines[-1]
 
 
-def test_linear_four_rows(capsys):
-    assert main(["train", "--model", "linear", "--steps", "50", "--quiet"]) == 0
-    assert "batch 4" in capsys.readouterr().out
+def test_linear_trains_on_the_tutorials_four_rows_and_its_loss_falls(capsys):
+    from hellotorch.models import LINEAR_X, LINEAR_Y
+    from hellotorch.training import RunConfig, prepare_training
+
+    setup = prepare_training(RunConfig(model="linear"))
+    inputs, targets = setup.batch
+    assert inputs.squeeze(1).tolist() == list(LINEAR_X) and targets.squeeze(1).tolist() == list(LINEAR_Y)
+    assert main(["train", "--model", "linear", "--steps", "50", "--log-every", "10"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("training train cpu linear b4 sgd.default float32 eager, lr 0.01")
+    losses = [float(line.split("loss")[1]) for line in lines if line.startswith("step")]
+    # MSE of the best line through (1,0) (2,1) (3,1) (4,0) is 0.25; from its seeded start it falls towards it.
+    assert len(losses) == 6 and losses[-1] < losses[0] and losses[-1] >= 0.25 - 1e-6
+    final = float(lines[-1].split()[2])
+    assert lines[-1].startswith("final loss") and final == pytest.approx(losses[-1], abs=1e-6)
 
 
 def test_train_save_then_finetune_frozen_and_with_backbone_lr(tmp_path, capsys):
@@ -80,6 +92,7 @@ BAD_INPUTS = {
     "unknown device": (["train", "--device", "tpu"], "unknown device 'tpu'; choose one of: cpu, cuda"),
     "unknown dtype": (["train", "--dtype", "int8"], "unknown dtype"),
     "zero steps": (["train", "--steps", "0"], "argument --steps: must be a positive integer, got 0"),
+    "infinite lr": (["train", "--lr", "inf"], "argument --lr: must be a finite positive number, got 'inf'"),
     "negative batch": (["train", "--batch-size", "-3"], "argument --batch-size: must be a positive integer"),
     "text steps": (["train", "--steps", "many"], "must be a positive integer, got 'many'"),
     "missing checkpoint": (["finetune", "--from", "/nonexistent/x.pt"], "does not exist"),
@@ -129,22 +142,61 @@ def test_corrupt_and_mismatched_checkpoints_exit_2(tmp_path, mlp_checkpoint):
         assert expected in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
-def test_an_unexpected_failure_is_one_line_and_exit_1(monkeypatch, capsys):
-    import hellotorch.training
+def test_a_failing_step_is_one_line_and_exit_1(monkeypatch, capsys):
+    import hellotorch.compiling
 
     def explode(*args, **kwargs):
         raise RuntimeError("backend compiler failed\ndeep inductor traceback text")
 
-    monkeypatch.setattr(hellotorch.training, "train", explode)
+    monkeypatch.setattr(hellotorch.compiling, "train_step", explode)
     monkeypatch.delenv("HELLOTORCH_DEBUG", raising=False)
     assert main(["train", "--steps", "1"]) == 1
     err = capsys.readouterr().err
-    assert err.strip() == (
-        "hellotorch train: failed: RuntimeError: backend compiler failed (HELLOTORCH_DEBUG=1 shows the traceback)"
-    )
+    assert err.strip() == "hellotorch train: failed: step 1 failed: RuntimeError: backend compiler failed"
+
+
+def test_an_internal_error_is_one_line_and_exit_70(monkeypatch, capsys):
+    import hellotorch.workflows
+
+    def bug(*args, **kwargs):
+        raise KeyError("oops")
+
+    monkeypatch.setattr(hellotorch.workflows, "prepare_training", bug)
+    monkeypatch.delenv("HELLOTORCH_DEBUG", raising=False)
+    assert main(["train", "--steps", "1"]) == 70
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("hellotorch train: internal error: KeyError") and len(err.splitlines()) == 1
+
+
+def test_a_diverging_run_exits_1_naming_the_step(capsys):
+    assert main(["train", "--model", "linear", "--lr", "1e6", "--steps", "50", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "training diverged: the loss is" in err and "at step" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_bad_save_path_is_refused_before_training(tmp_path, capsys):
+    assert main(["train", "--steps", "1", "--save", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert "--save" in captured.err and "is a folder" in captured.err
+    assert "training" not in captured.out  # refused before any work
+    assert list(tmp_path.iterdir()) == []  # and nothing left behind
 
 
 def test_log_every_one_prints_one_line_per_step(capsys):
     assert main(["train", "--model", "linear", "--steps", "7", "--log-every", "1"]) == 0
     steps = [line for line in capsys.readouterr().out.splitlines() if line.startswith("step")]
     assert [line.split()[1] for line in steps] == [f"{i}/7" for i in range(1, 8)]
+
+
+def test_a_bad_thread_count_in_the_environment_is_named():
+    import os
+
+    done = subprocess.run(
+        [sys.executable, "-m", "hellotorch", "train", "--steps", "1"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, HELLOTORCH_THREADS="abc"),
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == "hellotorch train: error: HELLOTORCH_THREADS must be a positive integer, got 'abc'"

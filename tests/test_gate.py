@@ -8,7 +8,7 @@ import pytest
 
 from hellotorch.cli import main
 
-from .fixtures_util import FIXTURE_RUN, edited_run
+from .fixtures_util import FIXTURE_RUN, edited_run, on_other_device
 
 TARGET = "train-cpu-mlp-b64-adamw.forloop-float32-default.step"
 
@@ -89,11 +89,7 @@ def test_bad_files_exit_2_with_one_line(tmp_path, capsys, make, message):
 
 
 def test_no_case_in_common_exits_2(tmp_path, capsys):
-    def rename(raw):
-        for bench in raw["benchmarks"]:
-            bench["extra_info"]["id"] = "other-" + bench["extra_info"]["id"]
-
-    code, _, err = gate(capsys, FIXTURE_RUN, edited_run(tmp_path, rename))
+    code, _, err = gate(capsys, FIXTURE_RUN, edited_run(tmp_path, on_other_device))
     assert code == 2 and "no compiled case in common" in err
 
 
@@ -115,7 +111,6 @@ def test_a_pinned_baseline_is_smaller_and_gates_the_same(tmp_path, capsys):
 
 
 def test_the_pinned_repository_baseline_is_a_readable_run():
-    from pathlib import Path
 
     from hellotorch.results import load_run
 
@@ -131,20 +126,23 @@ def _drop_target(raw):
 
 @pytest.mark.parametrize("reproduces", [False, True])
 def test_confirm_re_measures_suspects_and_fails_only_if_they_regress_again(tmp_path, capsys, monkeypatch, reproduces):
-    import shutil
-
-    import hellotorch.cli_bench
+    import hellotorch.gate
+    from hellotorch.results import load_run
 
     current = edited_run(tmp_path, _drop_target, name="run-current")
     rerun_source = edited_run(tmp_path, _drop_target, name="run-rerun") if reproduces else FIXTURE_RUN
     asked = {}
 
-    def fake_bench(args):  # stands in for the real re-measurement
-        asked.update(cases=args.case, profile=args.profile)
-        shutil.copytree(rerun_source, Path(args.results) / "run-confirm")
-        return 0
+    def fake_remeasure(run):  # stands in for the real re-measurement by the suite
+        asked["profile"] = run.meta["profile"]
 
-    monkeypatch.setattr(hellotorch.cli_bench, "cmd_bench", fake_bench)
+        def remeasure(cases):
+            asked["cases"] = cases
+            return load_run(rerun_source)
+
+        return remeasure
+
+    monkeypatch.setattr(hellotorch.gate, "remeasure_with_suite", fake_remeasure)
     code, out, _ = gate(capsys, FIXTURE_RUN, current, "--confirm", "--all")
     assert asked == {"cases": [TARGET], "profile": "quick"}
     assert code == (1 if reproduces else 0)

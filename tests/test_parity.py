@@ -12,7 +12,8 @@ import torch
 
 from hellotorch.compiling import CompileConfig
 from hellotorch.models import model_config
-from hellotorch.parity import Tolerance, check_parity, format_report, same
+from hellotorch.parity import Arms, check_parity, compare_arms, format_report
+from hellotorch.tolerances import Tolerance, same
 from hellotorch.training import FinetuneConfig, RunConfig
 
 AOT = CompileConfig(mode="default", backend="aot_eager")
@@ -39,7 +40,8 @@ def test_identical_arms_pass_under_the_tight_fp32_sgd_tolerance():
 
 
 def test_a_learning_rate_one_percent_off_fails():
-    report = check_parity(HELLO, steps=30, compiled_run=dataclasses.replace(HELLO, lr=HELLO.lr * 1.01))
+    arms = dataclasses.replace(Arms.for_run(HELLO), compiled_run=dataclasses.replace(HELLO, lr=HELLO.lr * 1.01))
+    report = compare_arms(arms, steps=30)
     assert report.verdict == "fail"
     assert not _check(report, "loss curve").ok
     assert _check(report, "one step: loss").ok  # the first loss comes before any update
@@ -56,19 +58,15 @@ def test_a_gradient_nudged_in_one_step_fails():
 
         setup.model.head.weight.register_hook(hook)
 
-    report = check_parity(HELLO, steps=10, compiled_hook=nudge_first_backward)
+    report = compare_arms(dataclasses.replace(Arms.for_run(HELLO), compiled_hook=nudge_first_backward), steps=10)
     assert report.verdict == "fail"
     assert not _check(report, "one step: gradients").ok
     assert "head.weight" in _check(report, "one step: gradients").detail
 
 
 def test_a_backbone_left_unfrozen_fails_the_frozen_and_pattern_checks():
-    report = check_parity(
-        MLP,
-        steps=5,
-        finetune=FinetuneConfig(freeze_backbone=True),
-        compiled_finetune=FinetuneConfig(freeze_backbone=False),
-    )
+    arms = Arms.for_run(MLP, FinetuneConfig(freeze_backbone=True))
+    report = compare_arms(dataclasses.replace(arms, compiled_finetune=FinetuneConfig(freeze_backbone=False)), steps=5)
     assert report.verdict == "fail"
     assert _check(report, "frozen backbone, eager").ok
     assert not _check(report, "frozen backbone, compiled").ok

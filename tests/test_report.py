@@ -7,7 +7,7 @@ import pytest
 from hellotorch.cli import main
 from hellotorch.report import PLOTS, build_report
 
-from .fixtures_util import FIXTURE_RUN, edited_run
+from .fixtures_util import FIXTURE_RUN, edited_run, on_other_device
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -45,11 +45,7 @@ def test_compare_names_the_differences_and_writes_a_plot(tmp_path, capsys):
 
 @pytest.mark.parametrize("runs", [1, 2])
 def test_compare_refuses_one_run_or_runs_with_nothing_in_common(tmp_path, capsys, runs):
-    def rename(raw):
-        for bench in raw["benchmarks"]:
-            bench["extra_info"]["id"] = "x-" + bench["extra_info"]["id"]
-
-    paths = [str(FIXTURE_RUN)] + ([str(edited_run(tmp_path, rename))] if runs == 2 else [])
+    paths = [str(FIXTURE_RUN)] + ([str(edited_run(tmp_path, on_other_device))] if runs == 2 else [])
     assert main(["compare", *paths, "--output", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert ("at least two runs" if runs == 1 else "no case in common") in err

@@ -7,7 +7,8 @@ import torch
 
 import hellotorch.compiling
 from hellotorch.compiling import CompileConfig, SilentEagerError
-from hellotorch.models import build_model
+from hellotorch.errors import StepFailed
+from hellotorch.models import ModelConfig, build_model
 from hellotorch.optimizers import build_optimizer
 from hellotorch.step import train_step
 from hellotorch.training import FinetuneConfig, RunConfig, prepare_finetuning, prepare_training, train
@@ -55,8 +56,9 @@ def test_a_compiled_step_that_captures_nothing_is_an_error(monkeypatch):
     # silent-eager trap that check_captured exists for.
     monkeypatch.setattr(hellotorch.compiling, "train_step", torch._dynamo.disable(train_step))
     setup = prepare_training(RunConfig(model="hello", compile=CompileConfig(mode="default", backend="eager")))
-    with pytest.raises(SilentEagerError, match="captured no graph"):
+    with pytest.raises(StepFailed, match="step 1 failed: SilentEagerError: .*captured no graph") as caught:
         train(setup, steps=2)
+    assert isinstance(caught.value.__cause__, SilentEagerError)
 
 
 @pytest.mark.parametrize(
@@ -67,11 +69,29 @@ def test_a_compiled_step_that_captures_nothing_is_an_error(monkeypatch):
         (dict(device="tpu"), "unknown device"),
         (dict(dtype="int8"), "unknown dtype"),
         (dict(batch_size=0), "batch size must be positive"),
+        (dict(lr=float("inf")), "learning rate must be a finite positive number"),
+        (dict(lr=0.0), "learning rate must be a finite positive number"),
+        (dict(model="transformer", model_config=ModelConfig(width=30, depth=2, num_classes=10)), "cannot be built"),
+        (dict(model="mlp", batch_size=10**12), "GiB available"),
     ],
 )
-def test_run_config_refuses_bad_fields(change, message):
+def test_run_config_refuses_bad_fields_when_built(change, message):
     with pytest.raises(ValueError, match=message):
-        RunConfig(**change).validate()
+        RunConfig(**change)
+
+
+def test_run_config_exposes_what_it_resolves_once():
+    run = RunConfig(model="mlp", optimizer="adamw", lr=1e-3, dtype="bf16")
+    assert run.precision is run.precision and run.precision.name == "bfloat16"
+    assert run.model_spec.name == "mlp" and run.optimizer_spec.family == "adaptive"
+    assert run.resolved_batch_size == 64 and run.case_fields()["dtype"] == "bfloat16"
+
+
+def test_a_diverging_run_fails_naming_the_step():
+    setup = prepare_training(RunConfig(model="linear", optimizer="sgd", lr=1e6))
+    with pytest.raises(StepFailed, match=r"training diverged: the loss is (nan|inf) at step \d+") as caught:
+        train(setup, steps=50)
+    assert 1 < caught.value.step <= 50
 
 
 @pytest.mark.parametrize(
@@ -89,7 +109,7 @@ def test_compile_config_refuses_bad_names(change, message):
 
 def test_cudagraph_modes_need_cuda():
     with pytest.raises(ValueError, match="needs --device cuda"):
-        RunConfig(compile=CompileConfig(mode="reduce-overhead")).validate()
+        RunConfig(compile=CompileConfig(mode="reduce-overhead"))
 
 
 def _pretrained(model="mlp"):

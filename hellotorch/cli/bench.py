@@ -1,0 +1,62 @@
+"""``hellotorch bench``: run a profile into a new run folder, then report it.
+
+Exit 0 when every case ran and passed parity, 1 when a case failed, 2 when
+the request is bad or nothing can run (no run folder is left then), 130 when
+interrupted (the finished cases are kept, the one in progress is recorded as
+interrupted).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from hellotorch.cli.options import non_empty, positive_int
+from hellotorch.errors import ExitCode
+
+
+def setup_arguments(commands: argparse._SubParsersAction) -> None:
+    from hellotorch.cases import PROFILES
+
+    bench = commands.add_parser("bench", help="run a benchmark profile into a new run folder, then report it")
+    bench.add_argument("--profile", default="quick", help=f"one of: {', '.join(PROFILES)} (default quick)")
+    bench.add_argument("--device", default="cpu", help="cpu, cuda or all")
+    bench.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: PyTorch's)")
+    bench.add_argument(
+        "-k", dest="keyword", type=non_empty, default=None, help="pytest -k expression to narrow the cases"
+    )
+    bench.add_argument("--case", action="append", default=[], metavar="ID", help="run only this case (repeatable)")
+    bench.add_argument("--results", type=non_empty, default="results", help="where run folders go (default ./results)")
+    bench.add_argument("--no-report", action="store_true", help="skip the tables and plots")
+    bench.set_defaults(handler=run_bench)
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from hellotorch.report import build_report
+    from hellotorch.suite import PYTEST_INTERRUPTED, PYTEST_NO_TESTS, PYTEST_OK, PYTEST_TESTS_FAILED, run_suite
+
+    outcome = run_suite(
+        profile=args.profile,
+        device=args.device,
+        results_root=args.results,
+        cases=args.case,
+        keyword=args.keyword,
+        threads=args.threads,
+    )
+    written = f"wrote {outcome.json_path}" if outcome.json_path else "no complete benchmark.json (see cases.jsonl)"
+    print(
+        f"hellotorch bench: {len(outcome.finished)}/{len(outcome.profile.cases)} cases finished, "
+        f"{len(outcome.failed)} failed; {written}"
+    )
+    for failure in outcome.failed:
+        print(f"  FAILED {failure['id']}: {failure['reason']}")
+    if outcome.interrupted:
+        print(f"hellotorch bench: interrupted; finished cases are kept in {outcome.run_dir}")
+        return ExitCode.INTERRUPTED
+    if outcome.pytest_status not in (PYTEST_OK, PYTEST_TESTS_FAILED, PYTEST_INTERRUPTED, PYTEST_NO_TESTS):
+        print(f"hellotorch bench: pytest ended with status {outcome.pytest_status} (an internal error, above)")
+        return ExitCode.INTERNAL_ERROR
+    if outcome.json_path and not args.no_report:
+        files = build_report(outcome.run_dir)
+        print(f"hellotorch report: wrote {len(files)} files in {outcome.run_dir}")
+    failed = outcome.failed or outcome.pytest_status == PYTEST_TESTS_FAILED
+    return ExitCode.CHECK_FAILED if failed else ExitCode.OK

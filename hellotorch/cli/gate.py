@@ -1,0 +1,63 @@
+"""``hellotorch gate``: exit 1 if a case regressed against a baseline; fail closed.
+
+Exit 0 when every baseline case is present and none regressed, 1 when one
+regressed, is missing or now fails, or when the current run is incomplete,
+2 when a run file is malformed, an option is out of its range or an output
+path cannot be written (all checked before the comparison).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from hellotorch.cli.options import fraction, non_empty, non_negative_float
+from hellotorch.errors import ExitCode
+
+
+def setup_arguments(commands: argparse._SubParsersAction) -> None:
+    gate = commands.add_parser("gate", help="exit 1 if a case regressed against a baseline")
+    gate.add_argument("--baseline", type=non_empty, required=True, help="baseline run folder or JSON")
+    gate.add_argument("--current", type=non_empty, required=True, help="current run folder or JSON")
+    gate.add_argument(
+        "--threshold", type=fraction, default=None, help="allowed speedup drop, a fraction (default 0.10)"
+    )
+    gate.add_argument(
+        "--spread-factor", type=non_negative_float, default=None, help="allowed drop in units of measured spread"
+    )
+    gate.add_argument("--all", action="store_true", help="show every case, not only regressions")
+    gate.add_argument("--markdown", default=None, metavar="PATH", help="also write the Markdown here")
+    gate.add_argument("--github-json", default=None, metavar="PATH", help="write customBiggerIsBetter JSON here")
+    gate.add_argument(
+        "--confirm",
+        action="store_true",
+        help="re-measure regressed speedups in a fresh run; only those that regress again fail",
+    )
+    gate.set_defaults(handler=run_gate)
+
+
+def run_gate(args: argparse.Namespace) -> int:
+    import json
+
+    from hellotorch import gate
+    from hellotorch.files import check_output_file, write_text_atomic
+    from hellotorch.results import load_run
+
+    markdown_path = check_output_file(args.markdown, option="--markdown")
+    github_path = check_output_file(args.github_json, option="--github-json")
+    defaults = gate.GateOptions()
+    options = gate.GateOptions(
+        threshold=defaults.threshold if args.threshold is None else args.threshold,
+        spread_factor=defaults.spread_factor if args.spread_factor is None else args.spread_factor,
+    )
+    baseline, current = load_run(args.baseline), load_run(args.current)
+    result = gate.gate(baseline, current, options=options)
+    if args.confirm and result.speedup_suspects and not result.blocked:
+        print(f"hellotorch gate: re-measuring {len(result.speedup_suspects)} regressed case(s) to confirm", flush=True)
+        result = gate.confirm(result, baseline, remeasure=gate.remeasure_with_suite(current), options=options)
+    text = gate.to_markdown(result, baseline, current, show_all=args.all)
+    print(text)
+    if markdown_path is not None:
+        write_text_atomic(markdown_path, text)
+    if github_path is not None:
+        write_text_atomic(github_path, json.dumps(gate.github_benchmark_json(current), indent=2))
+    return ExitCode.OK if result.passed else ExitCode.CHECK_FAILED

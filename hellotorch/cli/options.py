@@ -1,0 +1,120 @@
+"""Argument types and option groups shared by several commands.
+
+Every value is checked as it is parsed, so a bad one is an argparse error:
+one line naming the option, exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+from hellotorch.errors import ExitCode
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(ExitCode.BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def _finite(text: str, what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = _finite(text, "a finite positive number")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a finite positive number, got {text!r}")
+    return value
+
+
+def fraction(text: str) -> float:
+    value = _finite(text, "a fraction in [0, 1)")
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be a fraction in [0, 1), got {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = _finite(text, "a finite number >= 0")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return value
+
+
+def non_empty(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
+def add_step_options(group: argparse._ArgumentGroup, *, model_default: str | None, lr_default: float | None) -> None:
+    """The options that define a step, shared by train, finetune and parity."""
+    from hellotorch.compiling import BACKENDS, SCOPES
+    from hellotorch.devices import PRECISIONS
+    from hellotorch.models import MODELS
+    from hellotorch.optimizers import IMPLEMENTATIONS, OPTIMIZERS
+
+    lr_help = f"learning rate (default {lr_default})" if lr_default else "default: 1e-2 (SGD family), 1e-3 (adaptive)"
+    group.add_argument("--model", default=model_default, help=f"one of: {', '.join(MODELS)}")
+    group.add_argument("--optimizer", default="sgd", help=f"one of: {', '.join(OPTIMIZERS)} (default sgd)")
+    group.add_argument("--impl", default="default", help=f"optimizer implementation: {', '.join(IMPLEMENTATIONS)}")
+    group.add_argument("--lr", type=positive_float, default=lr_default, help=lr_help)
+    group.add_argument("--steps", type=positive_int, default=100, help="training steps (default 100)")
+    group.add_argument("--batch-size", type=positive_int, default=None, help="default: the model's own")
+    group.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    group.add_argument("--dtype", default="float32", help=f"one of: {', '.join(PRECISIONS)} (bf16/fp16 = autocast)")
+    group.add_argument("--scope", default="step", help=f"what to compile: {', '.join(SCOPES)} (default step)")
+    group.add_argument("--backend", default="inductor", help=f"compile backend: {', '.join(BACKENDS)}")
+    group.add_argument("--seed", type=int, default=0)
+    group.add_argument("--threads", type=positive_int, default=None, help="CPU threads, fixed before compiling")
+
+
+def run_options(args: argparse.Namespace, *, optimizer: str, mode: str, lr: float | None) -> dict:
+    """The :class:`~hellotorch.training.RunConfig` fields the parsed step options give (model aside)."""
+    from hellotorch.compiling import CompileConfig
+    from hellotorch.optimizers import get_optimizer_spec
+
+    return {
+        "optimizer": optimizer,
+        "implementation": args.impl,
+        "lr": lr or get_optimizer_spec(optimizer, args.impl).default_lr,
+        "batch_size": args.batch_size,
+        "device": args.device,
+        "dtype": args.dtype,
+        "compile": CompileConfig(mode=mode, scope=args.scope, backend=args.backend),
+        "seed": args.seed,
+    }
+
+
+def run_config(args: argparse.Namespace, *, model: str | None, optimizer: str, mode: str, lr: float | None):
+    """The validated RunConfig of the parsed step options, with shape overrides (width, depth, dropout)."""
+    from hellotorch.config import RunConfig
+    from hellotorch.models import model_config
+
+    if model is None:
+        raise ValueError("--model is required")
+    shape = {key: getattr(args, key, None) for key in ("width", "depth", "dropout")}
+    return RunConfig(
+        model=model,
+        model_config=model_config(model, **shape),
+        **run_options(args, optimizer=optimizer, mode=mode, lr=lr),
+    )

@@ -1,0 +1,97 @@
+"""``hellotorch parity``: one parity check, or the matrix of every optimizer.
+
+Exit 0 when the compiled step learns what eager learns, 1 when it does not
+(or the reference is not deterministic), 2 on bad input (every name and the
+``--csv`` path are checked before the first compile).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from hellotorch.cli.options import add_step_options, non_empty, run_config
+from hellotorch.errors import ExitCode
+
+
+def setup_arguments(commands: argparse._SubParsersAction) -> None:
+    parity = commands.add_parser("parity", help="does the compiled step learn what eager learns? (exit 1 if not)")
+    add_step_options(parity.add_argument_group("run"), model_default="mlp", lr_default=None)
+    parity.add_argument("--mode", default="default", help="compile mode to check against eager")
+    parity.add_argument("--finetune", action="store_true", help="check fine-tuning (frozen backbone, new head)")
+    parity.add_argument("--dropout", type=float, default=None, help="backbone dropout (mlp/transformer)")
+    parity.add_argument(
+        "--matrix",
+        action="store_true",
+        help="every optimizer x --models x train/finetune, one line each (ignores --model/--optimizer)",
+    )
+    parity.add_argument("--models", type=non_empty, default="mlp,transformer", help="with --matrix: comma-separated")
+    parity.add_argument("--optimizers", type=non_empty, default="all", help="with --matrix: comma-separated, or all")
+    parity.add_argument("--csv", default=None, metavar="PATH", help="with --matrix: write the table here too")
+    parity.set_defaults(handler=run_parity)
+
+
+def _run(args: argparse.Namespace, model: str, optimizer: str):
+    if args.mode == "eager":
+        raise ValueError("--mode: parity compares a compile mode against eager; choose a mode other than eager")
+    return run_config(args, model=model, optimizer=optimizer, mode=args.mode, lr=args.lr)
+
+
+def run_parity(args: argparse.Namespace) -> int:
+    from hellotorch.config import FinetuneConfig
+    from hellotorch.devices import quiet_compile_logs, set_threads
+    from hellotorch.labels import case_title
+    from hellotorch.parity import check_parity, format_report
+
+    if args.matrix:
+        return _run_matrix(args)
+    if args.csv:
+        raise ValueError("--csv: only with --matrix")
+    run = _run(args, args.model, args.optimizer)
+    finetune = None
+    if args.finetune:
+        finetune = FinetuneConfig.default_for(run.model)
+    quiet_compile_logs()
+    set_threads(args.threads)
+    task = "finetune" if finetune else "train"
+    print(f"parity of {case_title(run.case_fields(task=task))} vs eager, lr {run.lr:g}, {args.steps} steps", flush=True)
+    report = check_parity(run, steps=args.steps, finetune=finetune)
+    print(format_report(report))
+    return ExitCode.OK if report.verdict == "pass" else ExitCode.CHECK_FAILED
+
+
+def _names(text: str, *, every: list[str]) -> list[str]:
+    return list(every) if text == "all" else [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _run_matrix(args: argparse.Namespace) -> int:
+    from hellotorch.devices import quiet_compile_logs, set_threads
+    from hellotorch.files import check_output_file, write_atomic
+    from hellotorch.optimizers import OPTIMIZERS
+    from hellotorch.paritymatrix import plan_matrix, run_matrix
+
+    csv = check_output_file(args.csv, option="--csv")
+    plan = plan_matrix(
+        lambda model, optimizer: _run(args, model, optimizer),
+        models=_names(args.models, every=[]),
+        optimizers=_names(args.optimizers, every=list(OPTIMIZERS)),
+    )
+    quiet_compile_logs()
+    set_threads(args.threads)
+    print(f"parity matrix: {len(plan)} checks, {args.dtype}, {args.device}, {args.steps} steps, mode {args.mode}")
+
+    def progress(index: int, row: dict) -> None:
+        print(
+            f"[{index}/{len(plan)}] {row['model']:<11} {row['optimizer']:<9} {row['task']:<8} {row['verdict']:<5} "
+            f"max |diff| {row['max_abs_diff']:.2e} (rel {row['max_rel_diff']:.2e}) at step {row['worst_step']}, "
+            f"RMSE vs fp64 compiled/eager {row['fp64_error_ratio']:.2f}  ({row['seconds']:.0f} s)",
+            flush=True,
+        )
+
+    table = run_matrix(plan, steps=args.steps, on_result=progress)
+    print(table.drop(columns=["reason", "seconds"]).to_markdown(index=False, floatfmt=".2e"))
+    if csv is not None:
+        write_atomic(csv, lambda temp: table.to_csv(temp, index=False))
+    failed = table[table["verdict"] != "pass"]
+    for _, row in failed.iterrows():
+        print(f"FAILED {row['model']} {row['optimizer']} {row['task']}: {row['reason']}")
+    return ExitCode.OK if failed.empty else ExitCode.CHECK_FAILED

@@ -1,0 +1,83 @@
+"""``hellotorch report``, ``compare``, ``baseline`` and ``latest``: what happens to runs after they ran.
+
+Every run is loaded and validated first (a malformed one is exit 2, naming
+the file and the field) and every output path is checked before anything is
+written.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from hellotorch.cli.options import non_empty
+from hellotorch.errors import ExitCode
+
+
+def setup_arguments(commands: argparse._SubParsersAction) -> None:
+    report = commands.add_parser("report", help="rebuild a run's tables and plots from its raw JSON")
+    report.add_argument("run", type=non_empty, help="run folder (or its benchmark.json)")
+    report.add_argument("--output", type=non_empty, default=None, help="folder for the report (default: the run's)")
+    report.add_argument("--no-plots", action="store_true", help="write summary.csv and summary.md only")
+    report.set_defaults(handler=run_report)
+
+    compare = commands.add_parser("compare", help="put runs (machines, PyTorch versions) side by side")
+    compare.add_argument("runs", nargs="+", type=non_empty, metavar="RUN", help="two or more run folders or JSON files")
+    compare.add_argument("--output", type=non_empty, default=None, help="folder for compare.md/.csv/.png")
+    compare.set_defaults(handler=run_compare)
+
+    baseline = commands.add_parser("baseline", help="pin a run (or the median of several) as a baseline JSON")
+    baseline.add_argument("runs", nargs="+", type=non_empty, metavar="RUN", help="finished run folder(s) or JSON")
+    baseline.add_argument("--output", type=non_empty, required=True, help="where to write the baseline JSON")
+    baseline.set_defaults(handler=run_baseline)
+
+    latest = commands.add_parser("latest", help="print the newest complete run folder (what make report/gate use)")
+    latest.add_argument(
+        "--results", type=non_empty, default="results", help="where run folders are (default ./results)"
+    )
+    latest.set_defaults(handler=run_latest)
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from hellotorch.report import build_report
+
+    written = build_report(args.run, out_dir=args.output, with_plots=not args.no_plots)
+    print(f"hellotorch report: wrote {len(written)} files in {written[0].parent}")
+    for path in written:
+        print(f"  {path.name}")
+    return ExitCode.OK
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from hellotorch.compare import write_comparison
+    from hellotorch.files import check_output_dir
+    from hellotorch.results import load_run
+
+    check_output_dir(args.output, option="--output")
+    if len(args.runs) < 2:
+        raise ValueError("compare needs at least two runs")
+    text, written = write_comparison([load_run(path) for path in args.runs], out_dir=args.output)
+    print(text)
+    print(f"hellotorch compare: wrote {', '.join(path.name for path in written)} in {written[0].parent}")
+    return ExitCode.OK
+
+
+def run_baseline(args: argparse.Namespace) -> int:
+    import json
+
+    from hellotorch.files import check_output_file, write_text_atomic
+    from hellotorch.results import load_run, pin_baseline
+
+    output = check_output_file(args.output, option="--output")
+    runs = [load_run(path) for path in args.runs]
+    pinned = pin_baseline(runs)
+    write_text_atomic(output, json.dumps(pinned, indent=1))
+    labels = ", ".join(run.label for run in runs)
+    print(f"hellotorch baseline: pinned {labels} ({len(pinned['benchmarks'])} cases) as {output}")
+    return ExitCode.OK
+
+
+def run_latest(args: argparse.Namespace) -> int:
+    from hellotorch.results import newest_complete_run
+
+    print(newest_complete_run(args.results))
+    return ExitCode.OK

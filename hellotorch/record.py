@@ -1,0 +1,192 @@
+"""The declared schema of one benchmark case's record.
+
+The suite writes a case's facts into pytest-benchmark's ``extra_info`` (and
+the run's journal); :mod:`hellotorch.results` reads them back. Both sides use
+:data:`FIELDS`: the writer through :func:`fields`, which refuses a name that is
+not declared, and the reader through :func:`validate_record`, which checks
+every declared field's type, range and finiteness and names the file and the
+field when one is wrong. A field renamed on one side only fails the tests.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hellotorch.labels import case_id
+
+
+class RecordError(ValueError):
+    """A stored record that cannot be trusted; the message names where and which field."""
+
+
+@dataclass(frozen=True)
+class Field:
+    """One key of a case record."""
+
+    name: str
+    kind: type
+    meaning: str
+    #: allowed values of a text field.
+    choices: tuple[str, ...] = ()
+    #: inclusive lower bound of a number.
+    minimum: float | None = None
+    #: NaN stands for "not measured" and is allowed.
+    nan_ok: bool = False
+    #: +inf is allowed (e.g. "never breaks even").
+    inf_ok: bool = False
+
+    def check(self, value: Any, *, where: str) -> Any:
+        culprit = f"{where}: field '{self.name}'"
+        if self.kind is bool:
+            if not isinstance(value, bool):
+                raise RecordError(f"{culprit} must be true or false, got {value!r:.40}")
+            return value
+        if self.kind is str:
+            if not isinstance(value, str):
+                raise RecordError(f"{culprit} must be text, got {value!r:.40}")
+            if self.choices and value not in self.choices:
+                raise RecordError(f"{culprit} is {value!r:.40}; expected one of: {', '.join(self.choices)}")
+            return value
+        wanted = (int,) if self.kind is int else (int, float)
+        if isinstance(value, bool) or not isinstance(value, wanted):
+            kind = "a whole number" if self.kind is int else "a number"
+            raise RecordError(f"{culprit} must be {kind}, got {value!r:.40}")
+        if isinstance(value, float) and math.isnan(value):
+            if not self.nan_ok:
+                raise RecordError(f"{culprit} is NaN")
+            return value
+        if isinstance(value, float) and math.isinf(value) and not (self.inf_ok and value > 0):
+            raise RecordError(f"{culprit} is {value}, not a finite number")
+        if self.minimum is not None and value < self.minimum:
+            raise RecordError(f"{culprit} is {value}, below its minimum {self.minimum:g}")
+        return value
+
+
+STATUSES = ("ok", "failed", "parity-failed", "interrupted")
+PARITY_VERDICTS = ("pass", "fail", "nondeterministic")
+
+_FIELDS = (
+    # What the case is (labels.ID_FIELDS, plus the derived id).
+    Field("id", str, "case id: task-device-model-batch-optimizer.impl-dtype-mode.scope"),
+    Field("task", str, "train (all parameters) or finetune (frozen backbone, new head)", ("train", "finetune")),
+    Field("device", str, "cpu or cuda", ("cpu", "cuda")),
+    Field("model", str, "registered model name"),
+    Field("batch_size", int, "samples per step", minimum=1),
+    Field("optimizer", str, "registered optimizer name"),
+    Field("implementation", str, "forloop, foreach, fused or default"),
+    Field("dtype", str, "float32, float64, or bfloat16/float16 autocast"),
+    Field("mode", str, "eager or the torch.compile mode"),
+    Field("scope", str, "step (whole step compiled) or model (model alone); - for eager"),
+    Field("backend", str, "torch.compile backend"),
+    Field("compiled", bool, "whether the case runs under torch.compile"),
+    Field("cold_compile", bool, "whether the profile asked for a cold compile in a fresh process"),
+    # How it was run.
+    Field("profile", str, "the profile the case came from"),
+    Field("threads", int, "CPU threads, fixed before compiling", minimum=1),
+    Field("status", str, "ok, failed, parity-failed or interrupted", STATUSES),
+    Field("failure", str, "why a case failed"),
+    Field("note", str, "a caveat about the case's numbers"),
+    # Timing beside pytest-benchmark's rounds.
+    Field("samples_per_s", float, "batch_size / median step time", minimum=0),
+    Field("final_loss", float, "the loss of the last timed round"),
+    Field("compile_s", float, "compile time in this process (first call minus a steady step), s", minimum=0),
+    Field("compile_cache", str, "Inductor FX-graph cache during that compile", ("hit", "miss", "mixed", "none")),
+    Field("cold_compile_s", float, "compile time from an empty cache in a fresh process, s", minimum=0),
+    Field("speedup", float, "paired speedup: eager / compiled time, median of interleaved pairs", minimum=0),
+    Field("speedup_q1", float, "first quartile of the paired ratios", minimum=0),
+    Field("speedup_q3", float, "third quartile of the paired ratios", minimum=0),
+    Field("speedup_pairs", int, "interleaved eager/compiled pairs measured", minimum=1),
+    Field("speedup_steps_per_block", int, "steps per timed block of a pair", minimum=1),
+    Field("paired_eager_ms", float, "median eager step time within the pairs, ms", minimum=0),
+    Field("paired_compiled_ms", float, "median compiled step time within the pairs, ms", minimum=0),
+    # What Dynamo did.
+    Field("unique_graphs", int, "graphs Dynamo captured", minimum=0),
+    Field("graph_breaks", int, "Dynamo graph breaks", minimum=0),
+    Field("recompiles", int, "graphs compiled after the first call", minimum=0),
+    # Work and memory.
+    Field("flops_per_step", int, "FLOPs of one step (torch.utils.flop_counter)", minimum=0),
+    Field("achieved_gflops", float, "FLOPs per step / median step time, GFLOP/s", minimum=0),
+    Field("peak_memory_bytes", int, "peak memory of a warm step, bytes", minimum=0),
+    Field("peak_memory_method", str, "how peak memory was measured"),
+    # Loss parity against eager.
+    Field("parity", str, "pass, fail or nondeterministic", PARITY_VERDICTS),
+    Field("parity_max_abs_diff", float, "largest |compiled - eager| loss difference", minimum=0, nan_ok=True),
+    Field("parity_max_rel_diff", float, "that difference relative to eager's loss", minimum=0, nan_ok=True),
+    Field("parity_worst_step", int, "1-based step of the largest difference", minimum=1),
+    Field("parity_steps", int, "steps of the parity curve", minimum=1),
+    Field("parity_fp64_error_ratio", float, "RMSE against fp64: compiled over eager", minimum=0, nan_ok=True),
+    Field("parity_reason", str, "the failed parity checks, or 'all checks passed'"),
+    # Baselines pinned from several runs.
+    Field("baseline_runs", int, "runs whose per-case median this baseline holds", minimum=1),
+)
+FIELDS: dict[str, Field] = {field.name: field for field in _FIELDS}
+
+#: Present in every record.
+REQUIRED = (
+    "id",
+    "task",
+    "device",
+    "model",
+    "batch_size",
+    "optimizer",
+    "implementation",
+    "dtype",
+    "mode",
+    "compiled",
+    "status",
+)
+#: Present in every record of a case that was measured.
+REQUIRED_MEASURED = ("samples_per_s", "speedup")
+#: Present, besides, in every measured compiled case: what the gate reads.
+REQUIRED_COMPILED = ("speedup_q1", "speedup_q3", "compile_s", "parity", "graph_breaks", "recompiles")
+MEASURED_STATUSES = ("ok", "parity-failed")
+
+
+def fields(**values: Any) -> dict[str, Any]:
+    """The writer's side: ``values`` unchanged, after refusing any undeclared name."""
+    unknown = sorted(set(values) - set(FIELDS))
+    if unknown:
+        raise KeyError(f"undeclared record field(s) {', '.join(unknown)}: declare them in hellotorch.record")
+    return values
+
+
+def is_measured(record: Mapping[str, Any]) -> bool:
+    return record.get("status") in MEASURED_STATUSES
+
+
+def validate_record(info: Any, *, where: str) -> dict[str, Any]:
+    """The declared fields of ``info``, each checked; :class:`RecordError` names the culprit.
+
+    Undeclared keys are dropped (a newer writer may add some); required ones
+    must be there. A case id must match the fields it is made of.
+    """
+    if not isinstance(info, dict):
+        raise RecordError(f"{where}: extra_info must be an object, got {type(info).__name__}")
+    record = {name: FIELDS[name].check(value, where=where) for name, value in info.items() if name in FIELDS}
+    required = list(REQUIRED)
+    if record.get("compiled"):
+        required += ["scope"]
+    if is_measured(record):
+        required += REQUIRED_MEASURED
+        if record.get("compiled"):
+            required += REQUIRED_COMPILED
+    missing = [name for name in required if name not in record]
+    if missing:
+        case = record.get("id", "?")
+        raise RecordError(f"{where}: case {case} lacks field(s) {', '.join(missing)}")
+    where_case = f"{where}: case {record['id']}"
+    if record["compiled"] != (record["mode"] != "eager"):
+        raise RecordError(f"{where_case}: field 'compiled' is {record['compiled']} but mode is {record['mode']}")
+    expected = case_id({**record, "scope": record.get("scope", "-")})
+    if record["id"] != expected:
+        raise RecordError(f"{where_case}: field 'id' does not match its fields (they make {expected})")
+    if is_measured(record) and record["compiled"]:
+        slack = 1e-9 * record["speedup"]  # float rounding in the quartile arithmetic
+        if not record["speedup_q1"] - slack <= record["speedup"] <= record["speedup_q3"] + slack:
+            raise RecordError(f"{where_case}: speedup {record['speedup']} lies outside its quartiles")
+        if record["speedup"] <= 0:
+            raise RecordError(f"{where_case}: field 'speedup' must be positive, got {record['speedup']}")
+    return record

@@ -1,0 +1,55 @@
+"""What a model costs before it is built: shape checks and a memory estimate.
+
+:func:`check_config` builds a model on PyTorch's meta device (no memory) so a
+shape PyTorch rejects is refused with its width and depth named;
+:func:`estimate_step_bytes` bounds a training step's memory from shapes alone,
+so :class:`~hellotorch.training.RunConfig` can refuse a size that cannot fit
+before anything is allocated.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from hellotorch.models import MLP_FEATURES, TRANSFORMER_SEQ, ModelConfig, build_head, get_model_spec
+
+
+def check_config(name: str, config: ModelConfig) -> int:
+    """Build ``name`` with ``config`` on the meta device (no memory); return its parameter count.
+
+    A shape PyTorch rejects (a transformer width its heads do not divide, say)
+    becomes a ``ValueError`` naming the shape, before anything is allocated.
+    """
+    spec = get_model_spec(name)
+    for key in ("width", "depth", "num_classes"):
+        if getattr(config, key) < 0 or (key == "num_classes" and config.num_classes < 1):
+            raise ValueError(f"model {name}: {key} must be positive, got {getattr(config, key)}")
+    if not 0.0 <= config.dropout < 1.0:
+        raise ValueError(f"model {name}: dropout must be in [0, 1), got {config.dropout}")
+    try:
+        with torch.device("meta"):
+            backbone, width = spec.build_backbone(config)
+            head = build_head(width, config.num_classes)
+    except Exception as error:  # PyTorch's own checks raise AssertionError, RuntimeError, ...
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(
+            f"model {name} cannot be built with width {config.width}, depth {config.depth}: {reason}"
+        ) from None
+    return sum(p.numel() for module in (backbone, head) for p in module.parameters())
+
+
+#: Floats a sample keeps alive per unit of width and depth during a step
+#: (activations saved for backward, and their gradients): a generous estimate.
+ACTIVATION_FLOATS_PER_UNIT = 16
+
+
+def estimate_step_bytes(name: str, config: ModelConfig, *, batch_size: int, bytes_per_float: int = 4) -> int:
+    """A rough upper estimate of one training step's memory, from shapes alone.
+
+    Parameters, gradients and two optimizer states, plus activations; used to
+    refuse sizes that cannot fit before anything is allocated.
+    """
+    params = check_config(name, config)
+    tokens = TRANSFORMER_SEQ if name == "transformer" else 1
+    per_sample = max(config.width, MLP_FEATURES) * max(config.depth, 1) * tokens * ACTIVATION_FLOATS_PER_UNIT
+    return (4 * params + batch_size * per_sample) * bytes_per_float

@@ -1,0 +1,152 @@
+"""Launching a profile of the pytest-benchmark suite: profile in, run folder out.
+
+:func:`run_suite` validates the request (profile, devices, cases, the results
+folder) before anything is created, names a fresh run folder, starts pytest
+on ``bench/`` in a child process, lets an interrupted run finish writing,
+then reads the run's journal and says what finished, what failed and whether
+the run was interrupted. ``hellotorch bench`` and ``gate --confirm`` both
+call it; neither builds a pytest command line of its own.
+
+A request that can run nothing (CUDA asked for where there is none, a ``-k``
+that matches no case) raises :class:`~hellotorch.errors.NothingToRun` and
+leaves no run folder behind.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from hellotorch.cases import Profile, build_profile
+from hellotorch.errors import BadInput, NothingToRun
+from hellotorch.files import check_output_dir
+from hellotorch.runfiles import BENCHMARK_JSON, JournalError, new_run_dir, read_journal
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BENCH_DIR = REPO_ROOT / "bench"
+DEVICE_CHOICES = {"cpu": ("cpu",), "cuda": ("cuda",), "all": ("cpu", "cuda")}
+#: pytest's exit statuses that matter here.
+PYTEST_OK, PYTEST_TESTS_FAILED, PYTEST_INTERRUPTED, PYTEST_USAGE_ERROR, PYTEST_NO_TESTS = 0, 1, 2, 4, 5
+#: How long an interrupted pytest gets to write its JSON before it is signalled again.
+INTERRUPT_GRACE_S = 10
+
+
+@dataclass(frozen=True)
+class SuiteOutcome:
+    """What a launched profile left behind."""
+
+    run_dir: Path
+    profile: Profile
+    #: journal records of the cases that finished (ok, failed or parity-failed).
+    finished: list[dict[str, Any]]
+    #: ``{"id", "reason"}`` of every case that failed.
+    failed: list[dict[str, str]]
+    interrupted: bool
+    pytest_status: int
+
+    @property
+    def json_path(self) -> Path | None:
+        path = self.run_dir / BENCHMARK_JSON
+        return path if path.is_file() else None
+
+
+def resolve_devices(device: str) -> tuple[str, ...]:
+    if device not in DEVICE_CHOICES:
+        raise BadInput(f"unknown device {device!r}; choose one of: {', '.join(DEVICE_CHOICES)}")
+    return DEVICE_CHOICES[device]
+
+
+def _runnable_here(devices: tuple[str, ...]) -> None:
+    if all(device == "cuda" for device in devices) and not torch.cuda.is_available():
+        raise NothingToRun(
+            "--device cuda: CUDA is not available on this machine (torch.cuda.is_available() is False); "
+            "nothing to run, no run folder created"
+        )
+
+
+def _pytest_command(
+    profile: Profile, device: str, run_dir: Path, *, threads: int | None, keyword: str | None, cases: Sequence[str]
+) -> list[str]:
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(BENCH_DIR),
+        "-p",
+        "no:cacheprovider",
+        "-v",
+        "-rfEs",
+        f"--hellotorch-profile={profile.name}",
+        f"--hellotorch-device={device}",
+        f"--hellotorch-run-dir={run_dir}",
+        f"--benchmark-json={run_dir / (BENCHMARK_JSON + '.partial')}",
+        "--benchmark-columns=median,iqr,rounds",
+        "--benchmark-sort=name",
+    ]
+    if threads:
+        command.append(f"--hellotorch-threads={threads}")
+    if keyword:
+        command += ["-k", keyword]
+    return command + [f"--hellotorch-case={case}" for case in cases]
+
+
+def _wait(child: subprocess.Popen) -> tuple[int, bool]:
+    """pytest's exit status, and whether this process was interrupted meanwhile."""
+    try:
+        return child.wait(), False
+    except KeyboardInterrupt:
+        # Ctrl-C reaches pytest too (same process group): give it time to write
+        # what it has; forward the signal only if it did not get one.
+        try:
+            return child.wait(timeout=INTERRUPT_GRACE_S), True
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            child.send_signal(signal.SIGINT)
+            return child.wait(), True
+
+
+def run_suite(
+    *,
+    profile: str,
+    device: str = "cpu",
+    results_root: str | Path,
+    cases: Sequence[str] = (),
+    keyword: str | None = None,
+    threads: int | None = None,
+) -> SuiteOutcome:
+    """Run ``profile`` on ``device`` (cpu, cuda or all) into a new run folder under ``results_root``."""
+    devices = resolve_devices(device)
+    plan = build_profile(profile, devices=devices, only=cases)
+    _runnable_here(devices)
+    root = check_output_dir(results_root, option="--results")
+    if not BENCH_DIR.is_dir():
+        raise BadInput(f"benchmark suite not found at {BENCH_DIR}; run from a hellotorch checkout")
+    run_dir = new_run_dir(root.resolve(), device=device, profile=plan.name)
+    command = _pytest_command(plan, device, run_dir, threads=threads, keyword=keyword, cases=cases)
+    status, interrupted = _wait(subprocess.Popen(command, cwd=REPO_ROOT))
+    interrupted = interrupted or status == PYTEST_INTERRUPTED
+    try:
+        journal = read_journal(run_dir)
+    except JournalError as error:
+        raise BadInput(str(error)) from error
+    if status == PYTEST_USAGE_ERROR:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise BadInput("pytest refused the request (usage error above: a malformed -k expression?)")
+    if not journal and not interrupted and status in (PYTEST_OK, PYTEST_NO_TESTS):
+        shutil.rmtree(run_dir, ignore_errors=True)
+        what = f"-k {keyword!r} matches no case of profile {plan.name}" if keyword else "every case was skipped"
+        raise NothingToRun(f"nothing ran: {what} (reasons above); no run folder kept")
+    finished = [r for r in journal if r.get("extra_info", {}).get("status") != "interrupted"]
+    failed = [
+        {"id": r["id"], "reason": r["extra_info"].get("failure") or r["extra_info"].get("parity_reason") or "failed"}
+        for r in finished
+        if r["extra_info"].get("status") not in ("ok", None)
+    ]
+    return SuiteOutcome(run_dir, plan, finished, failed, interrupted, status)

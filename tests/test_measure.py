@@ -1,0 +1,84 @@
+"""The paired speedup, the headline number, on fake steps with a clock of known cost."""
+
+import pytest
+
+from hellotorch.measure import paired_speedup, quantiles
+
+
+class FakeClock:
+    """A clock that only moves when a fake step says it took time."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def fake_step(clock, seconds, calls):
+    def step(batch):
+        calls.append(seconds)
+        clock.now += seconds(len(calls)) if callable(seconds) else seconds
+        return None
+
+    return step
+
+
+def test_a_compiled_step_twice_as_fast_gives_exactly_2():
+    clock, calls = FakeClock(), []
+    eager, compiled = fake_step(clock, 0.002, calls), fake_step(clock, 0.001, calls)
+    result = paired_speedup(eager, None, compiled, None, pairs=9, clock=clock)
+    assert result.median == pytest.approx(2.0) and result.q1 == pytest.approx(2.0) and result.q3 == pytest.approx(2.0)
+    assert result.eager_ms == pytest.approx(2.0) and result.compiled_ms == pytest.approx(1.0)
+    assert result.pairs == 9 and result.steps_per_block == 10  # 10 ms blocks of the faster (1 ms) step
+
+
+def test_swapped_arms_give_the_inverse():
+    clock, calls = FakeClock(), []
+    result = paired_speedup(
+        fake_step(clock, 0.001, calls), None, fake_step(clock, 0.002, calls), None, pairs=4, clock=clock
+    )
+    assert result.median == pytest.approx(0.5)
+
+
+def test_quartiles_come_from_the_pairwise_ratios():
+    clock = FakeClock()
+    # Eager costs 3 ms; compiled alternates between 1 ms and 2 ms per block (a drifting neighbour).
+    blocks = {"compiled": 0}
+
+    def eager(batch):
+        clock.now += 0.003
+
+    def compiled(batch):
+        clock.now += 0.001 if (blocks["compiled"] // 3) % 2 == 0 else 0.002
+        blocks["compiled"] += 1
+
+    result = paired_speedup(eager, None, compiled, None, pairs=8, clock=clock, block_seconds=0.003)
+    assert 1.5 <= result.q1 <= result.median <= result.q3 <= 3.0
+    assert result.q1 < result.q3  # the spread shows
+
+
+def test_the_arms_alternate_order_so_drift_favours_neither():
+    clock, order = FakeClock(), []
+
+    def step(name):
+        def run(batch):
+            order.append(name)
+            clock.now += 0.001
+
+        return run
+
+    paired_speedup(step("e"), None, step("c"), None, pairs=4, clock=clock, block_seconds=0.001)
+    timed = order[10:]  # after the 5 + 5 steady-step probes
+    assert timed == ["e", "c", "c", "e", "e", "c", "c", "e"]
+
+
+def test_quantiles_of_one_value_and_of_many():
+    assert quantiles([2.0]) == (2.0, 2.0, 2.0)
+    assert quantiles([1.0, 2.0, 3.0, 4.0, 5.0]) == (2.0, 3.0, 4.0)
+
+
+def test_no_pairs_is_refused():
+    clock = FakeClock()
+    with pytest.raises(ValueError, match="pairs must be positive"):
+        paired_speedup(lambda b: None, None, lambda b: None, None, pairs=0, clock=clock)

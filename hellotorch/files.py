@@ -72,8 +72,14 @@ def _check_can_create_in(folder: Path, *, option: str, target: Path) -> None:
     existing = _nearest_existing(folder)
     if not existing.is_dir():
         raise OutputError(f"{option} {target}: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise OutputError(f"{option} {target}: folder {existing} is not writable")
+    # Create and remove a probe file: os.access says yes to root everywhere,
+    # and some folders (/proc, read-only mounts) refuse files whatever it says.
+    try:
+        handle, probe = tempfile.mkstemp(dir=existing, prefix=".hellotorch-probe-")
+    except OSError as error:
+        raise OutputError(f"{option} {target}: cannot write in {existing} ({error.strerror})") from None
+    os.close(handle)
+    os.unlink(probe)
 
 
 def check_output_file(path: str | os.PathLike | None, *, option: str) -> Path | None:

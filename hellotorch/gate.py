@@ -43,7 +43,7 @@ DEFAULT_THRESHOLD = 0.10
 DEFAULT_SPREAD_FACTOR = 2.0
 #: A spread-derived allowance never excuses a drop larger than this: a case
 #: that noisy cannot vouch for itself, and the gate must still catch a collapse.
-MAX_ALLOWED_DROP = 0.5
+MAX_ALLOWED_DROP = 0.25
 
 
 @dataclass(frozen=True)

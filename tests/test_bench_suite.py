@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from hellotorch.cases import PROFILES, build_profile
+from hellotorch.record import FIELDS
 
 TESTS = Path(__file__).parent
 NAN_CASE = "train-cpu-hello-b10-sgd.forloop-float32-eager"
@@ -88,6 +89,7 @@ def test_every_case_records_its_fields_and_sane_numbers(smoke_run):
     for bench_record in raw["benchmarks"]:
         info = bench_record["extra_info"]
         assert info["status"] == "ok", info
+        assert set(info) <= set(FIELDS), set(info) - set(FIELDS)  # the writer keeps to the declared schema
         for field in CASE_FIELDS + MEASURED:
             assert field in info, (info["id"], field)
         assert info["samples_per_s"] > 0 and info["speedup"] > 0 and math.isfinite(info["final_loss"])

@@ -148,3 +148,91 @@ def test_confirm_re_measures_suspects_and_fails_only_if_they_regress_again(tmp_p
     assert code == (1 if reproduces else 0)
     assert ("(confirmed)" if reproduces else "(not reproduced)") in out
     assert "re-measured 1 case(s)" in out
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (float("nan"), "field 'speedup' is NaN"),
+        (float("inf"), "not a finite number"),
+        (None, "must be a number, got None"),
+        ("1.2", "must be a number, got '1.2'"),
+    ],
+)
+def test_a_non_finite_or_missing_speedup_is_refused_not_passed(tmp_path, capsys, value, message):
+    def spoil(raw):
+        _case(raw)["speedup"] = value
+
+    code, out, err = gate(capsys, FIXTURE_RUN, edited_run(tmp_path, spoil))
+    assert code == 2 and message in err and "benchmark.json" in err and "PASS" not in out
+
+
+def test_a_deleted_speedup_is_refused(tmp_path, capsys):
+    code, _, err = gate(capsys, FIXTURE_RUN, edited_run(tmp_path, lambda raw: _case(raw).pop("speedup")))
+    assert code == 2 and "lacks field(s) speedup" in err
+
+
+def test_a_run_killed_after_one_case_never_passes(tmp_path, capsys):
+    from hellotorch.runfiles import append_journal
+
+    raw = json.loads((FIXTURE_RUN / "benchmark.json").read_text())
+    bench = next(b for b in raw["benchmarks"] if b["extra_info"]["id"] == TARGET)
+    info, stats = bench["extra_info"], bench["stats"]
+    append_journal(tmp_path, {"id": TARGET, "extra_info": info, "median_s": stats["median"], "iqr_s": stats["iqr"]})
+    code, out, _ = gate(capsys, FIXTURE_RUN, tmp_path)
+    assert code == 1 and "FAIL" in out and "incomplete" in out and "only its journal exists" in out
+
+
+def test_a_run_holding_a_fraction_of_the_baseline_fails_naming_what_is_missing(tmp_path, capsys):
+    def keep_half(raw):
+        compiled = [b for b in raw["benchmarks"] if b["extra_info"]["compiled"]]
+        dropped = {b["extra_info"]["id"] for b in compiled[::2]}
+        raw["benchmarks"] = [b for b in raw["benchmarks"] if b["extra_info"]["id"] not in dropped]
+
+    code, out, _ = gate(capsys, FIXTURE_RUN, edited_run(tmp_path, keep_half))
+    assert code == 1 and "| missing " in out and "absent" in out
+
+
+def test_an_interrupted_or_unfinished_run_never_passes(tmp_path, capsys):
+    def interrupted(raw):
+        raw["hellotorch"]["interrupted"] = True
+
+    def unfinished(raw):
+        raw["hellotorch"]["cases_finished"] = raw["hellotorch"]["cases_planned"] - 3
+
+    for name, edit in (("run-int", interrupted), ("run-unf", unfinished)):
+        code, out, _ = gate(capsys, FIXTURE_RUN, edited_run(tmp_path, edit, name=name))
+        assert code == 1 and "incomplete" in out and "never a pass" in out, out
+
+
+def test_a_collapse_is_caught_however_large_the_spread_factor(tmp_path, capsys):
+    def halve(raw):
+        info = _case(raw)
+        for key in ("speedup", "speedup_q1", "speedup_q3"):
+            info[key] *= 0.5
+
+    code, out, _ = gate(capsys, FIXTURE_RUN, edited_run(tmp_path, halve), "--spread-factor", "1000")
+    assert code == 1 and "-50.0%" in out and "REGRESSED" in out
+
+
+@pytest.mark.parametrize(
+    "option, value",
+    [("--spread-factor", "inf"), ("--spread-factor", "nan"), ("--spread-factor", "-1"), ("--threshold", "1.5")],
+)
+def test_options_outside_their_meaning_are_refused(capsys, option, value):
+    code, _, err = gate(capsys, FIXTURE_RUN, FIXTURE_RUN, option, value)
+    assert code == 2 and option in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_bad_output_path_is_refused_before_comparing(tmp_path, capsys):
+    code, out, err = gate(capsys, FIXTURE_RUN, FIXTURE_RUN, "--markdown", str(tmp_path))
+    assert code == 2 and "--markdown" in err and "is a folder" in err and out == ""
+    code, _, err = gate(capsys, FIXTURE_RUN, FIXTURE_RUN, "--github-json", "/proc/nope/x.json")
+    assert code == 2 and "--github-json" in err
+
+
+def test_a_malformed_run_cannot_be_pinned_as_a_baseline(tmp_path, capsys):
+    spoiled = edited_run(tmp_path, lambda raw: _case(raw).update(speedup=float("nan")))
+    out = tmp_path / "pinned.json"
+    assert main(["baseline", str(spoiled), "--output", str(out)]) == 2
+    assert "field 'speedup' is NaN" in capsys.readouterr().err and not out.exists()

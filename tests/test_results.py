@@ -144,3 +144,39 @@ def test_markdown_tables_come_from_pandas_and_render_nan_empty():
     header, rule, first, second = table.splitlines()
     assert header.startswith("| case") and rule.startswith("|:--") and rule.endswith(":|")
     assert "1.23" in first and second.split("|")[2].strip() in ("", "nan")
+
+
+def test_readme_documents_every_table_column_with_its_meaning():
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    for column, meaning in COLUMNS.items():
+        assert f"| `{column}` | {meaning.replace('|', chr(92) + '|')} |" in readme, column
+
+
+def test_a_journal_that_is_not_utf8_is_named(tmp_path):
+    (tmp_path / "cases.jsonl").write_bytes(b'{"id": "x"}\n\xff\xfe\n')
+    with pytest.raises(RunError, match=r"cases.jsonl is not UTF-8 text \(byte 12\)"):
+        load_run(tmp_path)
+
+
+def test_a_journal_line_in_the_middle_that_is_not_json_is_named(tmp_path):
+    (tmp_path / "cases.jsonl").write_text('{"id": "x"}\n{broken\n{"id": "y"}\n')
+    with pytest.raises(RunError, match="cases.jsonl line 2 is not JSON"):
+        load_run(tmp_path)
+
+
+def test_latest_picks_the_newest_complete_run_never_an_interrupted_or_empty_one(tmp_path, capsys):
+    from hellotorch.cli import main
+
+    from .fixtures_util import edited_run
+
+    older = edited_run(tmp_path, lambda raw: None, name="run-20260101-000000-vm-cpu-quick")
+    edited_run(
+        tmp_path, lambda raw: raw["hellotorch"].update(interrupted=True), name="run-20260102-000000-vm-cpu-quick"
+    )
+    (tmp_path / "run-20260103-000000-vm-cpu-quick").mkdir()  # a bench that left nothing
+    assert main(["latest", "--results", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.strip() == str(older)
+    assert main(["latest", "--results", str(tmp_path / "none")]) == 2
+    assert "no complete run folder" in capsys.readouterr().err

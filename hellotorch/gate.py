@@ -143,7 +143,8 @@ def gate(baseline: Run, current: Run, *, options: GateOptions = GateOptions()) -
     notes = []
     if baseline.torch_version != current.torch_version:
         notes.append(f"PyTorch differs: baseline {baseline.torch_version}, current {current.torch_version}")
-    if not set(expected) & set(now.index):
+    blocked = current.incomplete_reason
+    if blocked is None and not set(expected) & set(now.index):
         raise RunError(
             f"baseline {baseline.label} and current {current.label} have no compiled case in common: "
             "is the baseline from another profile?"
@@ -156,7 +157,6 @@ def gate(baseline: Run, current: Run, *, options: GateOptions = GateOptions()) -
             continue
         common += 1
         findings += _compare_case(case, base.loc[case], now.loc[case], options)
-    blocked = current.incomplete_reason
     if blocked is not None:
         blocked = f"current run {current.label} is incomplete: {blocked}"
     return GateResult(findings, common, notes, blocked)

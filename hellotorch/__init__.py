@@ -2,31 +2,41 @@
 
 The library's public pieces: the model, optimizer and compile-mode registries,
 the one pure :func:`train_step`, and training / fine-tuning runs built on it.
+They are imported on first use (PEP 562), so that importing the package (as
+pytest does for the ``hellotorch`` plugin in every run) does not import torch.
 """
 
-from hellotorch.compiling import COMPILE_MODES, CompileConfig, SilentEagerError, bind_step
-from hellotorch.models import MODELS, build_model, make_batch
-from hellotorch.optimizers import OPTIMIZERS, build_optimizer
-from hellotorch.step import forward_backward, train_step
-from hellotorch.training import FinetuneConfig, RunConfig, prepare_finetuning, prepare_training, train
+from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib
+from typing import Any
 
-__all__ = [
-    "COMPILE_MODES",
-    "MODELS",
-    "OPTIMIZERS",
-    "CompileConfig",
-    "FinetuneConfig",
-    "RunConfig",
-    "SilentEagerError",
-    "bind_step",
-    "build_model",
-    "build_optimizer",
-    "forward_backward",
-    "make_batch",
-    "prepare_finetuning",
-    "prepare_training",
-    "train",
-    "train_step",
-]
+#: The one place the version is written; pyproject.toml reads it from here.
+__version__ = "0.2.0"
+
+_PUBLIC = {
+    "COMPILE_MODES": "hellotorch.compiling",
+    "CompileConfig": "hellotorch.compiling",
+    "SilentEagerError": "hellotorch.compiling",
+    "bind_step": "hellotorch.compiling",
+    "MODELS": "hellotorch.models",
+    "build_model": "hellotorch.models",
+    "make_batch": "hellotorch.models",
+    "OPTIMIZERS": "hellotorch.optimizers",
+    "build_optimizer": "hellotorch.optimizers",
+    "forward_backward": "hellotorch.step",
+    "train_step": "hellotorch.step",
+    "FinetuneConfig": "hellotorch.config",
+    "RunConfig": "hellotorch.config",
+    "prepare_finetuning": "hellotorch.training",
+    "prepare_training": "hellotorch.training",
+    "train": "hellotorch.training",
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'hellotorch' has no attribute {name!r}")
+    return getattr(importlib.import_module(_PUBLIC[name]), name)

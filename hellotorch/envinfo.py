@@ -51,7 +51,9 @@ def cxx_compiler() -> str:
 
 
 def git_commit() -> str:
-    root = Path(__file__).resolve().parent.parent
+    """The commit of the code being measured: hellotorch's checkout, else the working folder's repository."""
+    package_root = Path(__file__).resolve().parent.parent
+    root = package_root if (package_root / ".git").exists() else Path.cwd()
     commit = _first_line(["git", "rev-parse", "--short=12", "HEAD"], cwd=root)
     dirty = _first_line(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root)
     return f"{commit}{'-dirty' if dirty else ''}" if commit else "unknown"

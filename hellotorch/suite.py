@@ -2,7 +2,7 @@
 
 :func:`run_suite` validates the request (profile, devices, cases, the results
 folder) before anything is created, names a fresh run folder, starts pytest
-on ``bench/`` in a child process, lets an interrupted run finish writing,
+on the suite the package ships (:mod:`hellotorch.benchsuite`) in a child process, lets an interrupted run finish writing,
 then reads the run's journal and says what finished, what failed and whether
 the run was interrupted. ``hellotorch bench`` and ``gate --confirm`` both
 call it; neither builds a pytest command line of its own.
@@ -30,8 +30,8 @@ from hellotorch.errors import BadInput, NothingToRun
 from hellotorch.files import check_output_dir
 from hellotorch.runfiles import BENCHMARK_JSON, JournalError, new_run_dir, read_journal
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-BENCH_DIR = REPO_ROOT / "bench"
+#: The suite the package ships (a checkout's bench/ re-exports it): runs wherever hellotorch is installed.
+SUITE_DIR = Path(__file__).resolve().parent / "benchsuite"
 DEVICE_CHOICES = {"cpu": ("cpu",), "cuda": ("cuda",), "all": ("cpu", "cuda")}
 #: pytest's exit statuses that matter here.
 PYTEST_OK, PYTEST_TESTS_FAILED, PYTEST_INTERRUPTED, PYTEST_USAGE_ERROR, PYTEST_NO_TESTS = 0, 1, 2, 4, 5
@@ -79,7 +79,8 @@ def _pytest_command(
         sys.executable,
         "-m",
         "pytest",
-        str(BENCH_DIR),
+        str(SUITE_DIR),
+        f"--rootdir={SUITE_DIR}",
         "-p",
         "no:cacheprovider",
         "-v",
@@ -126,11 +127,13 @@ def run_suite(
     plan = build_profile(profile, devices=devices, only=cases)
     _runnable_here(devices)
     root = check_output_dir(results_root, option="--results")
-    if not BENCH_DIR.is_dir():
-        raise BadInput(f"benchmark suite not found at {BENCH_DIR}; run from a hellotorch checkout")
     run_dir = new_run_dir(root.resolve(), device=device, profile=plan.name)
     command = _pytest_command(plan, device, run_dir, threads=threads, keyword=keyword, cases=cases)
-    status, interrupted = _wait(subprocess.Popen(command, cwd=REPO_ROOT))
+    # Run from the run folder: nothing pytest writes lands in the package or beside the runs.
+    status, interrupted = _wait(subprocess.Popen(command, cwd=run_dir))
+    storage = run_dir / ".benchmarks"  # pytest-benchmark's storage, created even when nothing is saved there
+    if storage.is_dir() and not any(storage.iterdir()):
+        storage.rmdir()
     interrupted = interrupted or status == PYTEST_INTERRUPTED
     try:
         journal = read_journal(run_dir)

@@ -32,6 +32,7 @@ from hellotorch.compiling import SilentEagerError
 from hellotorch.devices import cpu_has_native_bf16
 from hellotorch.measure import flops_per_step, paired_speedup, peak_memory, steady_step_seconds, time_call
 from hellotorch.parity import ParityReport, check_parity
+from hellotorch.peaks import mfu
 from hellotorch.training import TrainingSetup, prepare
 
 WARMUP_STEPS = 5
@@ -87,6 +88,17 @@ def cold_compile_seconds(case: BenchCase) -> float:
     return float(json.loads(done.stdout.strip().splitlines()[-1])["compile_s"])
 
 
+def flops_info(case: BenchCase, setup: TrainingSetup, *, flops: int, median: float, peaks: dict) -> dict[str, Any]:
+    """MFU against the device's peak for the dtype, and the model's analytic FLOPs where it has them."""
+    utilisation, note = mfu(flops_per_step=flops, seconds_per_step=median, dtype=case.dtype, peaks=peaks)
+    info = record.fields(mfu=utilisation, **({"mfu_note": note} if note else {}))
+    spec = setup.run.model_spec
+    if spec.flops_per_sample is not None:
+        estimate = spec.flops_per_sample(setup.run.resolved_model_config) * case.batch_size
+        info.update(record.fields(estimated_flops_per_step=int(estimate)))
+    return info
+
+
 def parity_info(report: ParityReport) -> dict[str, Any]:
     return record.fields(
         parity=report.verdict,
@@ -96,10 +108,13 @@ def parity_info(report: ParityReport) -> dict[str, Any]:
         parity_steps=report.steps,
         parity_fp64_error_ratio=report.fp64_error_ratio,
         parity_reason=report.reason,
+        parity_batchnorm_max_diff=report.batchnorm_max_diff,
     )
 
 
-def measure_case(case: BenchCase, *, profile: Profile, benchmark: Any) -> ParityReport | None:
+def measure_case(
+    case: BenchCase, *, profile: Profile, benchmark: Any, peaks: dict[str, float] | None = None
+) -> ParityReport | None:
     """Measure ``case`` into ``benchmark.extra_info``; return its parity report, if compiled."""
     extra = benchmark.extra_info
     extra.update(record.fields(**case.as_dict()))
@@ -128,6 +143,7 @@ def measure_case(case: BenchCase, *, profile: Profile, benchmark: Any) -> Parity
             eager.step(eager.batch)
         flops = flops_per_step(eager.step, eager.batch)
         extra.update(record.fields(flops_per_step=flops, achieved_gflops=flops / median / 1e9))
+        extra.update(flops_info(case, setup, flops=flops, median=median, peaks=peaks or {}))
         if not case.compiled:
             extra.update(record.fields(speedup=1.0, status="ok"))  # eager against itself; no pairs measured
             return None

@@ -17,14 +17,16 @@ from dataclasses import dataclass
 from hellotorch.compiling import CompileConfig
 from hellotorch.config import FinetuneConfig, RunConfig
 from hellotorch.labels import case_id, case_title
+from hellotorch.models import model_config
 from hellotorch.optimizers import get_optimizer_spec
+from hellotorch.profilefile import is_profile_file, load_profile_file
 
 
 @dataclass(frozen=True)
 class BenchCase:
     """One measured configuration of the training or fine-tuning step."""
 
-    #: ``train`` (all parameters) or ``finetune`` (frozen backbone, new head).
+    #: ``train`` (all parameters), ``finetune`` (frozen backbone, new head) or ``lora`` (adapters).
     task: str
     device: str
     model: str
@@ -40,6 +42,8 @@ class BenchCase:
     backend: str = "inductor"
     #: also time a cold compile in a fresh process with an empty cache.
     cold_compile: bool = False
+    #: tokens per sample for a sequence model; 0 keeps the model's default.
+    seq_len: int = 0
 
     @property
     def compiled(self) -> bool:
@@ -67,10 +71,11 @@ class BenchCase:
             dtype=self.dtype,
             compile=compile_config,
             seed=seed,
+            model_config=model_config(self.model, seq_len=self.seq_len or None),
         )
 
     def finetune_config(self) -> FinetuneConfig | None:
-        return FinetuneConfig.default_for(self.model) if self.task == "finetune" else None
+        return FinetuneConfig.for_task(self.task, self.model)
 
     def eager_twin(self) -> BenchCase:
         """The same case, run eagerly: the other arm of the paired speedup."""
@@ -171,6 +176,9 @@ def _quick(device: str) -> list[BenchCase]:
     # Fine-tuning: frozen backbone, new head.
     cases += _eager_variants(device, "mlp", 64, "adamw", task="finetune")
     cases.append(_case(device, "mlp", 64, "adamw", "forloop", "default", task="finetune"))
+    # The models people train: one compiled case each (its eager twin is in the paired speedup).
+    cases.append(_case(device, "cnn", 32, "adamw", "forloop", "default"))
+    cases.append(_case(device, "gpt", 4, "adamw", "forloop", "default", seq_len=64))
     return cases
 
 
@@ -191,6 +199,21 @@ def _full(device: str) -> list[BenchCase]:
     cases.append(_case(device, "transformer", 32, "adamw", "forloop", "default", scope="model"))
     cases += _eager_variants(device, "transformer", 32, "adamw", task="finetune")
     cases.append(_case(device, "transformer", 32, "adamw", "forloop", "default", task="finetune"))
+    # The CNN: a batch sweep, fine-tuning with frozen BatchNorm statistics, LoRA on its convolutions.
+    for batch in (16, 64):
+        cases.append(_case(device, "cnn", batch, "adamw", "forloop", "default"))
+    cases += _eager_variants(device, "cnn", 32, "adamw")
+    for task in ("finetune", "lora"):
+        cases.append(_case(device, "cnn", 32, "adamw", "forloop", "default", task=task))
+    # The GPT: batch size and sequence length, each swept at the other's middle value; fine-tuning and LoRA.
+    for batch in (2, 8):
+        cases.append(_case(device, "gpt", batch, "adamw", "forloop", "default", seq_len=64))
+    for seq_len in (32, 128):
+        cases.append(_case(device, "gpt", 4, "adamw", "forloop", "default", seq_len=seq_len))
+    cases += [dataclasses.replace(case, seq_len=64) for case in _eager_variants(device, "gpt", 4, "adamw")]
+    for task in ("finetune", "lora"):
+        cases.append(_case(device, "gpt", 4, "adamw", "forloop", "default", task=task, seq_len=64))
+    cases.append(_case(device, "mlp", 64, "adamw", "forloop", "default", task="lora"))
     # Modes: autotuning, compile-once dynamic shapes, CUDA graphs where there is CUDA.
     autotune = "max-autotune" if device == "cuda" else "max-autotune-no-cudagraphs"
     cases.append(_case(device, "mlp", 64, "adamw", "forloop", autotune))
@@ -239,10 +262,16 @@ def build_profile(name: str, *, devices: Iterable[str] = ("cpu",), only: Iterabl
 
     ``ValueError`` names the known profiles, or the ids the profile lacks.
     """
-    if name not in PROFILES:
-        raise ValueError(f"unknown profile {name!r}; choose one of: {', '.join(PROFILES)}")
-    spec = PROFILES[name]
-    cases = tuple(case for device in devices for case in spec.build(device))
+    if is_profile_file(name):
+        loaded = load_profile_file(name, devices=tuple(devices))
+        spec = ProfileSpec(loaded.description, lambda device: [], Measurement(**loaded.measurement))
+        cases = tuple(BenchCase(**fields) for fields in loaded.cases)
+        name = loaded.name
+    elif name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; choose one of: {', '.join(PROFILES)}, or a profile file (.toml)")
+    else:
+        spec = PROFILES[name]
+        cases = tuple(case for device in devices for case in spec.build(device))
     wanted = set(only)
     if wanted:
         unknown = sorted(wanted - {case.id for case in cases})

@@ -43,18 +43,26 @@ def strip_compiled_prefix(state_dict: dict[str, torch.Tensor]) -> dict[str, torc
     return {key.replace(COMPILED_PREFIX, ""): value for key, value in state_dict.items()}
 
 
-def save_checkpoint(model: nn.Module, path: str | os.PathLike, *, model_name: str, config: ModelConfig) -> Path:
-    """Write atomically: a crash never leaves a half-written checkpoint."""
+def save_checkpoint(
+    model: nn.Module,
+    path: str | os.PathLike,
+    *,
+    model_name: str,
+    config: ModelConfig,
+    state_dict: dict[str, torch.Tensor] | None = None,
+) -> Path:
+    """Write atomically: a crash never leaves a half-written checkpoint. ``state_dict`` overrides the model's."""
+    state = state_dict if state_dict is not None else model.state_dict()
     payload = {
         "format": FORMAT,
         "model": model_name,
         "config": dataclasses.asdict(config),
-        "state_dict": {k: v.detach().cpu() for k, v in strip_compiled_prefix(model.state_dict()).items()},
+        "state_dict": {k: v.detach().cpu() for k, v in strip_compiled_prefix(state).items()},
     }
     return write_atomic(Path(path), lambda temp: torch.save(payload, temp))
 
 
-_CONFIG_TYPES = {"width": int, "depth": int, "num_classes": int, "dropout": float}
+_CONFIG_TYPES = {"width": int, "depth": int, "num_classes": int, "dropout": float, "seq_len": int}
 
 
 def _config(value: Any, path: Path, model: str) -> ModelConfig:

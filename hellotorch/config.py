@@ -110,29 +110,69 @@ class RunConfig:
         }
 
 
+#: The adapters' rank in the benchmark matrix's and the parity matrix's LoRA task.
+DEFAULT_LORA_RANK = 4
+
+
 @dataclass(frozen=True)
 class FinetuneConfig:
-    """How the pretrained backbone is treated while the new head learns."""
+    """How the pretrained backbone is treated while the new head learns.
+
+    Frozen (``freeze_backbone``; its BatchNorm statistics frozen too), at its
+    own learning rate (``backbone_lr``), or frozen with low-rank adapters
+    that learn (``lora_rank``, ``lora_alpha``: :mod:`hellotorch.lora`).
+    """
 
     freeze_backbone: bool = False
     #: learning rate of the backbone's parameter group; None means the run's lr.
     backbone_lr: float | None = None
+    #: rank of the LoRA adapters; 0 means no LoRA.
+    lora_rank: int = 0
+    #: LoRA's scale numerator (the delta is alpha / rank * B @ A); None means alpha = rank.
+    lora_alpha: float | None = None
 
     def __post_init__(self) -> None:
         if self.freeze_backbone and self.backbone_lr is not None:
             raise ValueError("choose either --freeze-backbone or --backbone-lr, not both")
         if self.backbone_lr is not None and not (math.isfinite(self.backbone_lr) and self.backbone_lr > 0):
             raise ValueError(f"backbone learning rate must be a finite positive number, got {self.backbone_lr}")
+        if self.lora_rank < 0:
+            raise ValueError(f"--lora rank must be positive, got {self.lora_rank}")
+        if self.lora_rank and self.backbone_lr is not None:
+            raise ValueError("--lora trains adapters on a frozen backbone; it does not take --backbone-lr")
+        if self.lora_alpha is not None and not self.lora_rank:
+            raise ValueError("--lora-alpha needs --lora RANK")
+        if self.lora_alpha is not None and not (math.isfinite(self.lora_alpha) and self.lora_alpha > 0):
+            raise ValueError(f"--lora-alpha must be a finite positive number, got {self.lora_alpha}")
+
+    @property
+    def frozen(self) -> bool:
+        """Whether the backbone's own weights stay exactly as pretrained."""
+        return self.freeze_backbone or self.lora_rank > 0
+
+    @property
+    def alpha(self) -> float:
+        return float(self.lora_alpha if self.lora_alpha is not None else self.lora_rank)
 
     def check_model(self, model_name: str) -> None:
         """Refuse a backbone treatment for a model that has no backbone."""
-        if (self.freeze_backbone or self.backbone_lr is not None) and not get_model_spec(model_name).has_backbone:
+        treated = self.freeze_backbone or self.backbone_lr is not None or self.lora_rank
+        if treated and not get_model_spec(model_name).has_backbone:
             raise ValueError(
                 f"model {model_name} has no backbone (it is a single Linear layer); "
-                "fine-tuning it trains on without --freeze-backbone or --backbone-lr"
+                "fine-tuning it trains on without --freeze-backbone, --backbone-lr or --lora"
             )
 
     @classmethod
     def default_for(cls, model_name: str) -> FinetuneConfig:
         """The benchmarks' and parity's fine-tuning: freeze the backbone where there is one."""
         return cls(freeze_backbone=get_model_spec(model_name).has_backbone)
+
+    @classmethod
+    def for_task(cls, task: str, model_name: str) -> FinetuneConfig | None:
+        """The fine-tuning of a matrix task: none for ``train``, frozen for ``finetune``, adapters for ``lora``."""
+        if task == "train":
+            return None
+        if task == "lora":
+            return cls(lora_rank=DEFAULT_LORA_RANK)
+        return cls.default_for(model_name)

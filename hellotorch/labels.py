@@ -41,16 +41,22 @@ def _backend(fields: Mapping[str, Any]) -> str:
 
 
 def case_id(fields: Mapping[str, Any]) -> str:
-    """``task-device-model-bN-optimizer.impl-dtype-how``; ``how`` is ``eager`` or ``mode.scope[.backend]``."""
+    """``task-device-model-bN[-sT]-optimizer.impl-dtype-how``; ``how`` is ``eager`` or ``mode.scope[.backend]``."""
     how = "eager"
     if _compiled(fields):
         how = f"{fields['mode']}.{fields['scope']}"
         if _backend(fields) != DEFAULT_BACKEND:
             how += f".{_backend(fields)}"
     return (
-        f"{fields['task']}-{fields['device']}-{fields['model']}-b{fields['batch_size']}-"
+        f"{fields['task']}-{fields['device']}-{fields['model']}-b{fields['batch_size']}{_seq(fields, '-')}-"
         f"{fields['optimizer']}.{fields['implementation']}-{fields['dtype']}-{how}"
     )
+
+
+def _seq(fields: Mapping[str, Any], sep: str) -> str:
+    # A sequence length is named only where a case sets one (0: the model's default, or no sequence axis).
+    seq_len = fields.get("seq_len") or 0
+    return f"{sep}s{seq_len}" if isinstance(seq_len, int) and seq_len > 0 else ""
 
 
 def case_title(fields: Mapping[str, Any], *, omit: Iterable[str] = ()) -> str:
@@ -61,7 +67,7 @@ def case_title(fields: Mapping[str, Any], *, omit: Iterable[str] = ()) -> str:
     skip = set(omit)
     parts = [str(fields[key]) for key in ("task", "device", "model") if key not in skip]
     if "batch_size" not in skip:
-        parts.append(f"b{fields['batch_size']}")
+        parts.append(f"b{fields['batch_size']}{_seq(fields, ' ')}")
     if "optimizer" not in skip:
         parts.append(f"{fields['optimizer']}.{fields['implementation']}")
     if "dtype" not in skip:

@@ -8,8 +8,10 @@ seeded arms (eager, eager again, fp64 eager, compiled) and runs, in order:
 2. one step, tight: the loss and every gradient before the first optimizer
    step;
 3. many steps, banded: the loss curves over N steps;
-4. for fine-tuning, frozen parameters bitwise equal to the pretrained ones in
-   both arms, and the same gradient pattern (which parameters get gradients).
+4. BatchNorm's running statistics, eager against compiled, within the band;
+5. for fine-tuning with a frozen backbone (or LoRA), the backbone's weights
+   and buffers bitwise equal to the pretrained ones in both arms, and the
+   same gradient pattern (which parameters get gradients).
 
 Every comparison follows PyTorch's own rule (``torch._dynamo.utils.same``):
 pass if allclose; else pass if the compiled result's RMSE against the fp64
@@ -28,6 +30,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from hellotorch import paritystate
 from hellotorch.compiling import CompileConfig, bind_forward_backward
 from hellotorch.devices import strict_float32
 from hellotorch.models import build_model
@@ -60,6 +63,8 @@ class ParityReport:
     worst_step: int
     #: RMSE of the compiled loss curve against fp64 over eager's (PyTorch's rule allows 2x fp32, 3x bf16).
     fp64_error_ratio: float = math.nan
+    #: largest running-statistics difference of the BatchNorm layers, eager against compiled (NaN: none).
+    batchnorm_max_diff: float = math.nan
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -196,6 +201,7 @@ class CurveResult:
     check: Check
     compiled: torch.Tensor
     compiled_arm: TrainingSetup
+    reference_arm: TrainingSetup
     max_abs_diff: float
     max_rel_diff: float
     worst_step: int
@@ -205,7 +211,8 @@ class CurveResult:
 def check_curve(arms: Arms, eager: torch.Tensor, *, steps: int) -> CurveResult:
     """3. The loss curves over ``steps`` steps, banded, and by the fp64 rule."""
     tolerance = curve_tolerance(dtype=arms.eager_run.precision.name, family=arms.eager_run.optimizer_spec.family)
-    reference = _curve(arms.reference(), steps)
+    reference_arm = arms.reference()
+    reference = _curve(reference_arm, steps)
     compiled_arm = arms.compiled()
     compiled = _curve(compiled_arm, steps)
     diff = (compiled - eager).abs().nan_to_num(nan=math.inf)
@@ -223,23 +230,7 @@ def check_curve(arms: Arms, eager: torch.Tensor, *, steps: int) -> CurveResult:
         f"RMSE vs fp64: compiled/eager {ratio:.2f} (limit {tolerance.fp64_factor:g})"
     )
     check = Check(f"loss curve ({steps} steps)", ok, detail)
-    return CurveResult(check, compiled, compiled_arm, max_abs, max_rel, worst + 1, ratio)
-
-
-def check_frozen_backbone(run: RunConfig, arms: dict[str, TrainingSetup]) -> list[Check]:
-    """4. Fine-tuning: frozen parameters stay bitwise the pretrained ones in every arm."""
-    pretrained = build_model(run.model, config=run.resolved_model_config, seed=run.seed)
-    frozen = dict(pretrained.backbone.named_parameters())
-    checks = []
-    for arm_name, arm in arms.items():
-        moved = [
-            name
-            for name, param in arm.model.backbone.named_parameters()
-            if not torch.equal(param.detach().cpu().to(frozen[name].dtype), frozen[name])
-        ]
-        detail = f"{len(frozen)} tensors bitwise unchanged" if not moved else f"{len(moved)} changed, e.g. {moved[0]}"
-        checks.append(Check(f"frozen backbone, {arm_name}", not moved, detail))
-    return checks
+    return CurveResult(check, compiled, compiled_arm, reference_arm, max_abs, max_rel, worst + 1, ratio)
 
 
 def compare_arms(arms: Arms, *, steps: int) -> ParityReport:
@@ -251,8 +242,17 @@ def compare_arms(arms: Arms, *, steps: int) -> ParityReport:
         checks = [determinism, *check_one_step(arms)]
         curve = check_curve(arms, eager, steps=steps)
         checks.append(curve.check)
-        if arms.finetune is not None and arms.finetune.freeze_backbone:
-            checks += check_frozen_backbone(arms.eager_run, {"eager": eager_arm, "compiled": curve.compiled_arm})
+        tolerance = curve_tolerance(dtype=arms.eager_run.precision.name, family=arms.eager_run.optimizer_spec.family)
+        statistics, bn_diff = paritystate.batchnorm_statistics(
+            eager_arm.model, curve.compiled_arm.model, curve.reference_arm.model, tolerance=tolerance
+        )
+        if statistics is not None:
+            checks.append(Check(*statistics))
+        if arms.finetune is not None and arms.finetune.frozen:
+            run = arms.eager_run
+            pretrained = build_model(run.model, config=run.resolved_model_config, seed=run.seed).backbone
+            backbones = {"eager": eager_arm.model.backbone, "compiled": curve.compiled_arm.model.backbone}
+            checks += [Check(*line) for line in paritystate.frozen_backbone(pretrained, backbones)]
     return ParityReport(
         run=arms.eager_run,
         finetune=arms.finetune is not None,
@@ -264,6 +264,7 @@ def compare_arms(arms: Arms, *, steps: int) -> ParityReport:
         max_rel_diff=curve.max_rel_diff,
         worst_step=curve.worst_step,
         fp64_error_ratio=curve.fp64_error_ratio,
+        batchnorm_max_diff=bn_diff,
         notes=list(arms.notes),
     )
 

@@ -18,7 +18,7 @@ import pandas as pd
 from hellotorch.config import FinetuneConfig, RunConfig
 from hellotorch.parity import ParityReport, check_parity
 
-TASKS = ("train", "finetune")
+TASKS = ("train", "finetune", "lora")
 
 
 @dataclass(frozen=True)
@@ -30,20 +30,33 @@ class MatrixCheck:
 
     @property
     def finetune(self) -> FinetuneConfig | None:
-        return FinetuneConfig.default_for(self.run.model) if self.task == "finetune" else None
+        return FinetuneConfig.for_task(self.task, self.run.model)
 
 
 def plan_matrix(
-    make_run: Callable[[str, str], RunConfig], *, models: Sequence[str], optimizers: Sequence[str]
+    make_run: Callable[[str, str], RunConfig],
+    *,
+    models: Sequence[str],
+    optimizers: Sequence[str],
+    tasks: Sequence[str] = TASKS,
 ) -> list[MatrixCheck]:
     """Every (model, optimizer, task), each run built (and so validated) by ``make_run(model, optimizer)``."""
     if not models:
         raise ValueError("--models names no model")
     if not optimizers:
         raise ValueError("--optimizers names no optimizer")
-    return [
-        MatrixCheck(task, make_run(model, optimizer)) for model in models for optimizer in optimizers for task in TASKS
+    unknown = [task for task in tasks if task not in TASKS]
+    if unknown or not tasks:
+        raise ValueError(
+            f"--tasks: unknown task {unknown[0] if unknown else '(none)'!r}; choose from: {', '.join(TASKS)}"
+        )
+    plan = [
+        MatrixCheck(task, make_run(model, optimizer)) for model in models for optimizer in optimizers for task in tasks
     ]
+    for check in plan:
+        if check.finetune is not None:
+            check.finetune.check_model(check.run.model)
+    return plan
 
 
 def _row(check: MatrixCheck, report: ParityReport, seconds: float) -> dict[str, Any]:
@@ -58,6 +71,7 @@ def _row(check: MatrixCheck, report: ParityReport, seconds: float) -> dict[str, 
         "max_rel_diff": report.max_rel_diff,
         "worst_step": report.worst_step,
         "fp64_error_ratio": report.fp64_error_ratio,
+        "batchnorm_max_diff": report.batchnorm_max_diff,
         "seconds": seconds,
         "reason": report.reason,
     }

@@ -71,10 +71,11 @@ PARITY_VERDICTS = ("pass", "fail", "nondeterministic")
 _FIELDS = (
     # What the case is (labels.ID_FIELDS, plus the derived id).
     Field("id", str, "case id: task-device-model-batch-optimizer.impl-dtype-mode.scope"),
-    Field("task", str, "train (all parameters) or finetune (frozen backbone, new head)", ("train", "finetune")),
+    Field("task", str, "train, finetune (frozen backbone, new head) or lora (adapters)", ("train", "finetune", "lora")),
     Field("device", str, "cpu or cuda", ("cpu", "cuda")),
     Field("model", str, "registered model name"),
     Field("batch_size", int, "samples per step", minimum=1),
+    Field("seq_len", int, "tokens per sample where the case sets one (0: the model's default)", minimum=0),
     Field("optimizer", str, "registered optimizer name"),
     Field("implementation", str, "forloop, foreach, fused or default"),
     Field("dtype", str, "float32, float64, or bfloat16/float16 autocast"),
@@ -111,6 +112,17 @@ _FIELDS = (
     Field("achieved_gflops", float, "FLOPs per step / median step time, GFLOP/s", minimum=0),
     Field("peak_memory_bytes", int, "peak memory of a warm step, bytes", minimum=0),
     Field("peak_memory_method", str, "how peak memory was measured"),
+    Field(
+        "estimated_flops_per_step", int, "the model's analytic FLOPs of a step (e.g. GPT's 6N + attention)", minimum=0
+    ),
+    Field(
+        "mfu",
+        float,
+        "model FLOPs utilisation: achieved FLOP/s over the device's peak for the dtype",
+        minimum=0,
+        nan_ok=True,
+    ),
+    Field("mfu_note", str, "why there is no MFU (overhead-bound, unknown peak)"),
     # Loss parity against eager.
     Field("parity", str, "pass, fail or nondeterministic", PARITY_VERDICTS),
     Field("parity_max_abs_diff", float, "largest |compiled - eager| loss difference", minimum=0, nan_ok=True),
@@ -119,6 +131,9 @@ _FIELDS = (
     Field("parity_steps", int, "steps of the parity curve", minimum=1),
     Field("parity_fp64_error_ratio", float, "RMSE against fp64: compiled over eager", minimum=0, nan_ok=True),
     Field("parity_reason", str, "the failed parity checks, or 'all checks passed'"),
+    Field(
+        "parity_batchnorm_max_diff", float, "largest BatchNorm running-statistics difference", minimum=0, nan_ok=True
+    ),
     # Baselines pinned from several runs.
     Field("baseline_runs", int, "runs whose per-case median this baseline holds", minimum=1),
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from hellotorch.models import MLP_FEATURES, TRANSFORMER_SEQ, ModelConfig, build_head, get_model_spec
+from hellotorch.models import MLP_FEATURES, ModelConfig, build_head, get_model_spec
 
 
 def check_config(name: str, config: ModelConfig) -> int:
@@ -29,13 +29,17 @@ def check_config(name: str, config: ModelConfig) -> int:
     try:
         with torch.device("meta"):
             backbone, width = spec.build_backbone(config)
-            head = build_head(width, config.num_classes)
+            head = (
+                spec.build_model_head(config, backbone, width)
+                if spec.build_model_head
+                else build_head(width, config.num_classes)
+            )
     except Exception as error:  # PyTorch's own checks raise AssertionError, RuntimeError, ...
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ValueError(
             f"model {name} cannot be built with width {config.width}, depth {config.depth}: {reason}"
         ) from None
-    return sum(p.numel() for module in (backbone, head) for p in module.parameters())
+    return sum(p.numel() for p in {id(p): p for m in (backbone, head) for p in m.parameters()}.values())
 
 
 #: Floats a sample keeps alive per unit of width and depth during a step
@@ -50,6 +54,10 @@ def estimate_step_bytes(name: str, config: ModelConfig, *, batch_size: int, byte
     refuse sizes that cannot fit before anything is allocated.
     """
     params = check_config(name, config)
-    tokens = TRANSFORMER_SEQ if name == "transformer" else 1
-    per_sample = max(config.width, MLP_FEATURES) * max(config.depth, 1) * tokens * ACTIVATION_FLOATS_PER_UNIT
+    spec = get_model_spec(name)
+    inputs, _ = spec.make_batch(config, 1, 0, 0)  # one sample: its size, not its values
+    tokens = max(config.seq_len, 1)
+    hidden = max(config.width, MLP_FEATURES) * max(config.depth, 1) * tokens * ACTIVATION_FLOATS_PER_UNIT
+    logits = tokens * config.num_classes * 2  # the output and its gradient
+    per_sample = inputs.numel() * ACTIVATION_FLOATS_PER_UNIT + hidden + logits
     return (4 * params + batch_size * per_sample) * bytes_per_float

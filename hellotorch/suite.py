@@ -14,6 +14,7 @@ leaves no run folder behind.
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -28,6 +29,7 @@ import torch
 from hellotorch.cases import Profile, build_profile
 from hellotorch.errors import BadInput, NothingToRun
 from hellotorch.files import check_output_dir
+from hellotorch.profilefile import is_profile_file
 from hellotorch.runfiles import BENCHMARK_JSON, JournalError, new_run_dir, read_journal
 
 #: The suite the package ships (a checkout's bench/ re-exports it): runs wherever hellotorch is installed.
@@ -73,7 +75,7 @@ def _runnable_here(devices: tuple[str, ...]) -> None:
 
 
 def _pytest_command(
-    profile: Profile, device: str, run_dir: Path, *, threads: int | None, keyword: str | None, cases: Sequence[str]
+    profile_arg: str, device: str, run_dir: Path, *, threads: int | None, keyword: str | None, cases: Sequence[str]
 ) -> list[str]:
     command = [
         sys.executable,
@@ -85,7 +87,7 @@ def _pytest_command(
         "no:cacheprovider",
         "-v",
         "-rfEs",
-        f"--hellotorch-profile={profile.name}",
+        f"--hellotorch-profile={profile_arg}",
         f"--hellotorch-device={device}",
         f"--hellotorch-run-dir={run_dir}",
         f"--benchmark-json={run_dir / (BENCHMARK_JSON + '.partial')}",
@@ -124,13 +126,17 @@ def run_suite(
 ) -> SuiteOutcome:
     """Run ``profile`` on ``device`` (cpu, cuda or all) into a new run folder under ``results_root``."""
     devices = resolve_devices(device)
+    if is_profile_file(profile):
+        profile = str(Path(profile).resolve())  # the child runs elsewhere
     plan = build_profile(profile, devices=devices, only=cases)
     _runnable_here(devices)
     root = check_output_dir(results_root, option="--results")
     run_dir = new_run_dir(root.resolve(), device=device, profile=plan.name)
-    command = _pytest_command(plan, device, run_dir, threads=threads, keyword=keyword, cases=cases)
-    # Run from the run folder: nothing pytest writes lands in the package or beside the runs.
-    status, interrupted = _wait(subprocess.Popen(command, cwd=run_dir))
+    command = _pytest_command(profile, device, run_dir, threads=threads, keyword=keyword, cases=cases)
+    # Plug-in models beside the user's code stay importable from the child, which
+    # runs from the run folder: nothing pytest writes lands in the package.
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")])))
+    status, interrupted = _wait(subprocess.Popen(command, cwd=run_dir, env=env))
     storage = run_dir / ".benchmarks"  # pytest-benchmark's storage, created even when nothing is saved there
     if storage.is_dir() and not any(storage.iterdir()):
         storage.rmdir()

@@ -33,7 +33,7 @@ _ORDER = (
     "id task device device_name model batch_size optimizer implementation dtype mode scope backend "
     "median_ms iqr_ms samples_per_s speedup speedup_q1 speedup_q3 speedup_vs_best_eager best_eager "
     "compile_s compile_cache cold_compile_s break_even_steps graph_breaks recompiles peak_memory_mb "
-    "achieved_gflops parity parity_max_abs_diff status failure"
+    "achieved_gflops mfu parity parity_max_abs_diff status failure"
 ).split()
 #: Column name -> what it means (README.md shows this table).
 COLUMNS: dict[str, str] = {name: _DERIVED[name] if name in _DERIVED else FIELDS[name].meaning for name in _ORDER}
@@ -136,6 +136,7 @@ SUMMARY_VIEW = {
     "recompiles": "recompiles",
     "peak_memory_mb": "peak MiB",
     "achieved_gflops": "GFLOP/s",
+    "mfu": "MFU",
     "parity": "parity",
     "parity_max_abs_diff": "max loss diff",
     "status": "status",

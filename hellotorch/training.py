@@ -9,8 +9,11 @@ case are built through these same functions, so they cannot drift apart.
 Fine-tuning follows the usual recipe: load the pretrained weights, swap the
 head for the new task's, then either freeze the backbone (before compiling, so
 the compiled graph never computes its gradients) or give it a lower learning
-rate in its own parameter group. The tutorial's toy models have no backbone:
-for them fine-tuning means training on, as the tutorial did.
+rate in its own parameter group, or freeze it and train low-rank adapters
+(LoRA, :mod:`hellotorch.lora`). A frozen backbone's BatchNorm layers keep
+their running statistics frozen as well (eval mode): frozen means frozen.
+The tutorial's toy models have no backbone: for them fine-tuning means
+training on, as the tutorial did.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from torch import nn
 from hellotorch.compiling import BoundStep, bind_step
 from hellotorch.config import FinetuneConfig, RunConfig
 from hellotorch.errors import StepFailed
+from hellotorch.lora import add_adapters
 from hellotorch.models import Batch, Classifier, ModelConfig, build_head, build_model, get_model_spec, make_batch
 from hellotorch.optimizers import build_optimizer
 
@@ -82,6 +86,13 @@ def finetune_model_config(run: RunConfig) -> ModelConfig:
     return config
 
 
+def freeze_batchnorm_statistics(module: nn.Module) -> None:
+    """Put every BatchNorm layer of ``module`` in eval mode: it normalises with, and stops updating, its running statistics."""
+    for layer in module.modules():
+        if isinstance(layer, nn.modules.batchnorm._BatchNorm):
+            layer.eval()
+
+
 def prepare_finetuning(run: RunConfig, pretrained: Classifier, finetune: FinetuneConfig) -> TrainingSetup:
     """Fine-tune ``pretrained`` (left untouched) on the model's second task.
 
@@ -102,7 +113,13 @@ def prepare_finetuning(run: RunConfig, pretrained: Classifier, finetune: Finetun
         model = _place(model, run)
     backbone = list(model.backbone.parameters())
     head = list(model.head.parameters())
-    if finetune.freeze_backbone:
+    if finetune.frozen:
+        # Frozen means frozen: BatchNorm's running statistics stop updating too.
+        freeze_batchnorm_statistics(model.backbone)
+    if finetune.lora_rank:
+        adapters = add_adapters(model.backbone, rank=finetune.lora_rank, alpha=finetune.alpha, seed=run.seed + 2)
+        groups = [{"params": adapters}, {"params": head}]
+    elif finetune.freeze_backbone:
         for param in backbone:
             param.requires_grad_(False)
         groups = [{"params": head}]

@@ -17,6 +17,7 @@ from typing import Any
 
 from hellotorch.checkpoint import CheckpointError, load_into, read_checkpoint, save_checkpoint
 from hellotorch.files import check_output_file
+from hellotorch.lora import plain_state_dict
 from hellotorch.models import Classifier, build_model, model_config
 from hellotorch.training import (
     FinetuneConfig,
@@ -45,7 +46,14 @@ def _train_and_save(setup: TrainingSetup, *, steps: int, on_step: StepCallback |
     seconds = time.perf_counter() - started
     saved = None
     if save is not None:
-        saved = save_checkpoint(setup.model, save, model_name=setup.run.model, config=setup.run.resolved_model_config)
+        # LoRA adapters are folded into plain weights: the checkpoint loads into the plain model.
+        saved = save_checkpoint(
+            setup.model,
+            save,
+            model_name=setup.run.model,
+            config=setup.run.resolved_model_config,
+            state_dict=plain_state_dict(setup.model),
+        )
     return Outcome(setup.run, losses, seconds, saved)
 
 

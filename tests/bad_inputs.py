@@ -337,13 +337,14 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tree", default=str(Path(__file__).parent.parent), help="checkout whose hellotorch to run")
     parser.add_argument("--slow", action="store_true", help="include the inputs that start pytest")
+    parser.add_argument("--timeout", type=float, default=120, help="seconds before a command is given up on")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="hellotorch-bad-") as temp:
         cases = [case for case in build(Path(temp)) if args.slow or not case.slow]
         print("| # | input | expected | exit | stderr (last line) |")
         print("|---:|---|---:|---:|---|")
         for number, case in enumerate(cases, start=1):
-            code, err = run_subprocess(case, tree=Path(args.tree))
+            code, err = run_subprocess(case, tree=Path(args.tree), timeout=args.timeout)
             print(
                 f"| {number} | {case.name} | {case.expected} | {code} | {_cell(err).replace(temp, '$TMP')} |",
                 flush=True,

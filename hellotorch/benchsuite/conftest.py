@@ -25,6 +25,7 @@ import torch
 from hellotorch import envinfo, runfiles
 from hellotorch.cases import build_profile
 from hellotorch.devices import set_threads
+from hellotorch.peaks import device_peaks
 from hellotorch.timing import synchronized_clock
 
 # Rounds shorter than this are dominated by the clock (and, on CUDA, the sync).
@@ -66,12 +67,21 @@ class RunState:
         self.interrupted = False
         self.interrupted_case: str | None = None
         self.session: pytest.Session | None = None
+        self.peaks: dict[str, dict[str, float]] | None = None
 
 
 def pytest_configure(config):
     # Fixed before anything compiles: Inductor specialises CPU code to it.
     set_threads(config.getoption("--hellotorch-threads"))
     config._hellotorch = RunState(config)
+
+
+def _peaks(state: RunState) -> dict[str, dict[str, float]]:
+    """Each device's peak GFLOP/s per dtype, for MFU: measured (CPU) or looked up (GPU) once per run."""
+    if state.peaks is None:
+        usable = [d for d in state.devices if d == "cpu" or torch.cuda.is_available()]
+        state.peaks = {device: device_peaks(device) for device in usable}
+    return state.peaks
 
 
 def pytest_generate_tests(metafunc):
@@ -100,11 +110,17 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture
 def run_state(request):
-    return request.config._hellotorch
+    state = request.config._hellotorch
+    _peaks(state)
+    return state
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
     machine_info["hellotorch"] = envinfo.collect()
+    state = getattr(config, "_hellotorch", None)
+    for device, peaks in (state.peaks or {}).items() if state is not None else ():
+        for dtype, gflops in peaks.items():
+            machine_info["hellotorch"][f"peak_gflops_{device}_{dtype}"] = round(gflops)
 
 
 def pytest_benchmark_update_json(config, benchmarks, output_json):

@@ -35,7 +35,9 @@ def _progress(request, text: str) -> None:
 def test_step(case, benchmark, run_state, request):
     report = None
     try:
-        report = measure_case(case, profile=run_state.profile, benchmark=benchmark)
+        report = measure_case(
+            case, profile=run_state.profile, benchmark=benchmark, peaks=run_state.peaks.get(case.device, {})
+        )
     except CaseFailed as error:
         run_state.failed.append({"id": case.id, "reason": str(error)})
         benchmark.extra_info.update(record.fields(failure=str(error)))

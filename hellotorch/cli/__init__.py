@@ -75,8 +75,8 @@ def _run(args) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Recorded under the filters in force (so DeprecationWarnings stay hidden, as Python hides them).
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("default")
         code = _run(args)
     if code not in (ExitCode.BAD_INPUT, ExitCode.INTERRUPTED):
         for message in dict.fromkeys(

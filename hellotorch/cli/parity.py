@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from hellotorch.cli.options import add_step_options, non_empty, run_config
+from hellotorch.cli.options import add_step_options, non_empty, positive_int, run_config
 from hellotorch.errors import ExitCode
 
 
@@ -18,6 +18,7 @@ def setup_arguments(commands: argparse._SubParsersAction) -> None:
     add_step_options(parity.add_argument_group("run"), model_default="mlp", lr_default=None)
     parity.add_argument("--mode", default="default", help="compile mode to check against eager")
     parity.add_argument("--finetune", action="store_true", help="check fine-tuning (frozen backbone, new head)")
+    parity.add_argument("--lora", type=positive_int, default=0, metavar="RANK", help="check LoRA fine-tuning")
     parity.add_argument("--dropout", type=float, default=None, help="backbone dropout (mlp/transformer)")
     parity.add_argument(
         "--matrix",
@@ -26,6 +27,7 @@ def setup_arguments(commands: argparse._SubParsersAction) -> None:
     )
     parity.add_argument("--models", type=non_empty, default="mlp,transformer", help="with --matrix: comma-separated")
     parity.add_argument("--optimizers", type=non_empty, default="all", help="with --matrix: comma-separated, or all")
+    parity.add_argument("--tasks", type=non_empty, default="train,finetune,lora", help="with --matrix: comma-separated")
     parity.add_argument("--csv", default=None, metavar="PATH", help="with --matrix: write the table here too")
     parity.set_defaults(handler=run_parity)
 
@@ -48,11 +50,14 @@ def run_parity(args: argparse.Namespace) -> int:
         raise ValueError("--csv: only with --matrix")
     run = _run(args, args.model, args.optimizer)
     finetune = None
-    if args.finetune:
+    if args.lora:
+        finetune = FinetuneConfig(lora_rank=args.lora)
+        finetune.check_model(run.model)
+    elif args.finetune:
         finetune = FinetuneConfig.default_for(run.model)
     quiet_compile_logs()
     set_threads(args.threads)
-    task = "finetune" if finetune else "train"
+    task = "lora" if args.lora else "finetune" if finetune else "train"
     print(f"parity of {case_title(run.case_fields(task=task))} vs eager, lr {run.lr:g}, {args.steps} steps", flush=True)
     report = check_parity(run, steps=args.steps, finetune=finetune)
     print(format_report(report))
@@ -74,6 +79,7 @@ def _run_matrix(args: argparse.Namespace) -> int:
         lambda model, optimizer: _run(args, model, optimizer),
         models=_names(args.models, every=[]),
         optimizers=_names(args.optimizers, every=list(OPTIMIZERS)),
+        tasks=_names(args.tasks, every=[]),
     )
     quiet_compile_logs()
     set_threads(args.threads)
@@ -83,7 +89,13 @@ def _run_matrix(args: argparse.Namespace) -> int:
         print(
             f"[{index}/{len(plan)}] {row['model']:<11} {row['optimizer']:<9} {row['task']:<8} {row['verdict']:<5} "
             f"max |diff| {row['max_abs_diff']:.2e} (rel {row['max_rel_diff']:.2e}) at step {row['worst_step']}, "
-            f"RMSE vs fp64 compiled/eager {row['fp64_error_ratio']:.2f}  ({row['seconds']:.0f} s)",
+            f"RMSE vs fp64 compiled/eager {row['fp64_error_ratio']:.2f}"
+            + (
+                f", BatchNorm stats {row['batchnorm_max_diff']:.1e}"
+                if row["batchnorm_max_diff"] == row["batchnorm_max_diff"]
+                else ""
+            )
+            + f"  ({row['seconds']:.0f} s)",
             flush=True,
         )
 

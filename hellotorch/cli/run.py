@@ -43,6 +43,10 @@ def setup_arguments(commands: argparse._SubParsersAction) -> None:
     group = finetune.add_mutually_exclusive_group()
     group.add_argument("--freeze-backbone", action="store_true", help="train only the new head")
     group.add_argument("--backbone-lr", type=positive_float, default=None, help="backbone learning rate")
+    group.add_argument("--lora", type=positive_int, default=0, metavar="RANK", help="frozen backbone + LoRA adapters")
+    finetune.add_argument(
+        "--lora-alpha", type=positive_float, default=None, help="LoRA scale numerator (default: RANK)"
+    )
     _add_run_options(finetune, model_default=None)
     finetune.set_defaults(handler=run_finetune)
 
@@ -93,7 +97,12 @@ def run_finetune(args: argparse.Namespace) -> int:
     check_output_file(args.save, option="--save")
     plan = plan_finetuning(
         args.source,
-        finetune=FinetuneConfig(freeze_backbone=args.freeze_backbone, backbone_lr=args.backbone_lr),
+        finetune=FinetuneConfig(
+            freeze_backbone=args.freeze_backbone,
+            backbone_lr=args.backbone_lr,
+            lora_rank=args.lora,
+            lora_alpha=args.lora_alpha,
+        ),
         run_options=run_options(args, optimizer=args.optimizer, mode=args.compile, lr=args.lr),
         model=args.model,
         width=args.width,
@@ -102,5 +111,7 @@ def run_finetune(args: argparse.Namespace) -> int:
     quiet_compile_logs()
     set_threads(args.threads)
     backbone = "frozen" if args.freeze_backbone else f"lr {args.backbone_lr or plan.run.lr:g}"
+    if args.lora:
+        backbone = f"frozen with LoRA rank {args.lora}, alpha {plan.finetune.alpha:g}"
     print(f"fine-tuning {_describe(plan.run, task='finetune')}, backbone {backbone}, from {args.source}", flush=True)
     return _finish(run_finetuning(plan, steps=args.steps, on_step=_progress(args), save=args.save))

@@ -1,0 +1,47 @@
+"""``mlp``: Linear/LayerNorm/GELU blocks on 64 seeded features, CrossEntropyLoss over 10 classes."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from hellotorch.models.contract import Batch, ModelConfig, ModelSpec
+
+MLP_FEATURES = 64
+
+
+def one_hot_targets(scores: torch.Tensor) -> torch.Tensor:
+    """Class-probability targets of the logits' shape and dtype (CrossEntropyLoss accepts them; they cast with the model)."""
+    return nn.functional.one_hot(scores.argmax(dim=1), scores.shape[1]).to(torch.float32)
+
+
+def _backbone(config: ModelConfig) -> tuple[nn.Module, int]:
+    layers: list[nn.Module] = []
+    width_in = MLP_FEATURES
+    for _ in range(config.depth):
+        # Linear -> LayerNorm -> GELU: many small elementwise ops, which is
+        # where Inductor's fusion pays off.
+        layers += [nn.Linear(width_in, config.width), nn.LayerNorm(config.width), nn.GELU()]
+        if config.dropout:
+            layers.append(nn.Dropout(config.dropout))
+        width_in = config.width
+    return nn.Sequential(*layers), width_in
+
+
+def _batch(config: ModelConfig, batch_size: int, seed: int, task: int) -> Batch:
+    generator = torch.Generator().manual_seed(seed)
+    features = torch.randn(batch_size, MLP_FEATURES, generator=generator)
+    teacher = torch.randn(MLP_FEATURES, config.num_classes, generator=torch.Generator().manual_seed(2000 + task))
+    return features, one_hot_targets(features @ teacher)
+
+
+MLP = ModelSpec(
+    name="mlp",
+    description="MLP classifier: Linear/LayerNorm/GELU blocks (CrossEntropyLoss)",
+    default_config=ModelConfig(width=256, depth=3, num_classes=10),
+    build_backbone=_backbone,
+    make_batch=_batch,
+    make_loss=nn.CrossEntropyLoss,
+    default_batch_size=64,
+    finetune_classes=4,
+)

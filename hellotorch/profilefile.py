@@ -1,0 +1,225 @@
+"""Your own benchmark matrix: a profile file (TOML) instead of ``smoke``/``quick``/``full``.
+
+``hellotorch bench --profile path/to/profile.toml`` runs the cross product of
+the lists the file gives, for instance::
+
+    description = "my model at three batch sizes"
+    models = ["examples.my_model:make_spec"]
+    batch_sizes = [8, 16, 32]
+    optimizers = ["adamw"]
+    implementations = ["forloop", "fused"]
+    modes = ["eager", "default"]
+    tasks = ["train", "finetune"]
+
+Every key is optional but ``models``; a key the format does not know, a name
+no registry knows and a product with no case are refused (``ValueError``,
+naming the file and the key or name) before anything runs. Combinations
+PyTorch cannot run (a fused optimizer without a fused kernel, CUDA graphs on
+the CPU) are left out of the product rather than failed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+LISTS: dict[str, type] = {
+    "models": str,
+    "batch_sizes": int,
+    "seq_lens": int,
+    "optimizers": str,
+    "implementations": str,
+    "modes": str,
+    "scopes": str,
+    "backends": str,
+    "tasks": str,
+    "dtypes": str,
+    "devices": str,
+}
+SETTINGS: dict[str, type] = {
+    "description": str,
+    "max_time": float,
+    "min_rounds": int,
+    "pairs": int,
+    "parity_steps": int,
+}
+DEFAULTS: dict[str, list[Any]] = {
+    "batch_sizes": [0],  # 0: the model's own default batch size
+    "seq_lens": [0],
+    "optimizers": ["adamw"],
+    "implementations": ["forloop"],
+    "modes": ["eager", "default"],
+    "scopes": ["step"],
+    "backends": ["inductor"],
+    "tasks": ["train"],
+    "dtypes": ["float32"],
+    "devices": ["cpu"],
+}
+TASKS = ("train", "finetune", "lora")
+
+
+def is_profile_file(name: str) -> bool:
+    return name.endswith(".toml") or "/" in name
+
+
+def _read(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ValueError(f"profile file {path} does not exist")
+    try:
+        return tomllib.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ValueError(f"profile file {path} is not valid TOML ({str(error).splitlines()[0]})") from None
+
+
+def _checked(raw: dict[str, Any], path: Path) -> dict[str, Any]:
+    unknown = sorted(set(raw) - set(LISTS) - set(SETTINGS))
+    if unknown:
+        known = ", ".join([*LISTS, *SETTINGS])
+        raise ValueError(f"profile file {path}: unknown key {unknown[0]!r}; the keys are: {known}")
+    if "models" not in raw:
+        raise ValueError(f"profile file {path}: key 'models' is required")
+    values: dict[str, Any] = {}
+    for key, kind in LISTS.items():
+        items = raw.get(key, DEFAULTS.get(key))
+        ok = isinstance(items, list) and items and all(isinstance(i, kind) and not isinstance(i, bool) for i in items)
+        if not ok:
+            raise ValueError(f"profile file {path}: key {key!r} must be a non-empty list of {kind.__name__}")
+        if kind is int and key in raw and any(i < 1 for i in items):
+            raise ValueError(f"profile file {path}: key {key!r} must hold positive numbers")
+        values[key] = list(dict.fromkeys(items))
+    for key, kind in SETTINGS.items():
+        if key in raw:
+            value = raw[key]
+            ok = isinstance(value, (int, float) if kind is float else kind) and not isinstance(value, bool)
+            if not ok or (kind is not str and not value > 0):
+                raise ValueError(f"profile file {path}: key {key!r} must be a positive {kind.__name__}")
+            values[key] = value
+    return values
+
+
+def _check_names(values: dict[str, Any], path: Path) -> None:
+    from hellotorch.compiling import BACKENDS, COMPILE_MODES, SCOPES
+    from hellotorch.devices import DEVICES, build_precision
+    from hellotorch.models import get_model_spec
+    from hellotorch.optimizers import IMPLEMENTATIONS, get_optimizer_spec
+
+    def refuse(key: str, name: Any, choices) -> None:
+        raise ValueError(f"profile file {path}: {key} has unknown {name!r}; choose from: {', '.join(choices)}")
+
+    for key, choices in (
+        ("modes", COMPILE_MODES),
+        ("scopes", SCOPES),
+        ("backends", BACKENDS),
+        ("tasks", TASKS),
+        ("devices", DEVICES),
+        ("implementations", IMPLEMENTATIONS),
+    ):
+        for name in values[key]:
+            if name not in choices:
+                refuse(key, name, choices)
+    for name in values["models"]:
+        try:
+            get_model_spec(name)
+        except ValueError as error:
+            raise ValueError(f"profile file {path}: models: {error}") from None
+    for name in values["optimizers"]:
+        try:
+            get_optimizer_spec(name)
+        except ValueError as error:
+            raise ValueError(f"profile file {path}: optimizers: {error}") from None
+    for name in values["dtypes"]:
+        try:
+            build_precision(name, device="cuda")
+        except ValueError as error:
+            raise ValueError(f"profile file {path}: dtypes: {error}") from None
+
+
+def _runnable(model: str, optimizer: str, implementation: str, dtype: str, device: str, mode: str, task: str) -> bool:
+    from hellotorch.compiling import COMPILE_MODES
+    from hellotorch.devices import build_precision
+    from hellotorch.models import get_model_spec
+    from hellotorch.optimizers import OPTIMIZERS
+
+    spec = COMPILE_MODES[mode]
+    try:
+        build_precision(dtype, device=device)
+    except ValueError:
+        return False
+    if implementation not in OPTIMIZERS[optimizer].implementations:
+        return False
+    if device == "cpu" and spec is not None and spec.cudagraphs:
+        return False
+    return task == "train" or get_model_spec(model).has_backbone
+
+
+@dataclass(frozen=True)
+class ProfileFile:
+    """What a profile file describes: its cases as plain fields, and how hard to measure them."""
+
+    name: str
+    description: str
+    #: one mapping of :class:`~hellotorch.cases.BenchCase` fields per case.
+    cases: tuple[dict[str, Any], ...]
+    measurement: dict[str, float | int]
+
+
+def load_profile_file(path: str | Path, *, devices: tuple[str, ...]) -> ProfileFile:
+    """Read, check and expand a profile file on the requested ``devices``."""
+    from hellotorch.labels import case_id
+    from hellotorch.models import get_model_spec
+
+    path = Path(path)
+    values = _checked(_read(path), path)
+    _check_names(values, path)
+    cases: list[dict[str, Any]] = []
+    product = itertools.product(
+        [d for d in values["devices"] if d in devices],
+        values["models"],
+        values["batch_sizes"],
+        values["seq_lens"],
+        values["optimizers"],
+        values["implementations"],
+        values["dtypes"],
+        values["tasks"],
+        values["modes"],
+    )
+    for device, model, batch, seq_len, optimizer, impl, dtype, task, mode in product:
+        if not _runnable(model, optimizer, impl, dtype, device, mode, task):
+            continue
+        spec = get_model_spec(model)
+        how = [("-", "inductor")] if mode == "eager" else itertools.product(values["scopes"], values["backends"])
+        for scope, backend in how:
+            cases.append(
+                {
+                    "task": task,
+                    "device": device,
+                    "model": model,
+                    "batch_size": batch or spec.default_batch_size,
+                    "optimizer": optimizer,
+                    "implementation": impl,
+                    "dtype": dtype,
+                    "mode": mode,
+                    "scope": scope,
+                    "backend": backend,
+                    "seq_len": seq_len if spec.has_sequence else 0,
+                }
+            )
+    cases = list({case_id(case): case for case in cases}.values())
+    if not cases:
+        raise ValueError(f"profile file {path}: the product is empty on device(s) {', '.join(devices)}")
+    measurement = {
+        "max_time": float(values.get("max_time", 0.5)),
+        "min_rounds": int(values.get("min_rounds", 10)),
+        "pairs": int(values.get("pairs", 30)),
+        "parity_steps": int(values.get("parity_steps", 100)),
+    }
+    description = values.get("description", f"profile file {path.name}")
+    return ProfileFile(path.stem, description, tuple(cases), measurement)

@@ -1,0 +1,152 @@
+"""Your own model: the example plug-in end to end, entry-point names, and every bad plug-in (exit 2, one line)."""
+
+import contextlib
+import io
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from hellotorch.cli import main
+
+ROOT = Path(__file__).parent.parent
+EXAMPLE = "examples.tiny_audio:make_spec"
+
+
+def _run(argv):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as exit:
+            code = exit.code
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def in_repo(monkeypatch):
+    monkeypatch.chdir(ROOT)
+
+
+def test_the_example_plugin_trains_and_fine_tunes(in_repo, tmp_path):
+    code, out, err = _run(
+        [
+            "train",
+            "--model",
+            EXAMPLE,
+            "--optimizer",
+            "adamw",
+            "--lr",
+            "1e-3",
+            "--steps",
+            "40",
+            "--save",
+            str(tmp_path / "audio.pt"),
+            "--log-every",
+            "20",
+        ]
+    )
+    assert code == 0, err
+    losses = [float(line.split("loss")[1]) for line in out.splitlines() if line.startswith("step")]
+    assert losses[-1] < losses[0]
+    code, out, err = _run(["finetune", "--from", str(tmp_path / "audio.pt"), "--freeze-backbone", "--steps", "5"])
+    assert code == 0, err
+    assert "fine-tuning finetune cpu examples.tiny_audio:make_spec" in out
+
+
+def test_the_example_plugin_passes_parity(in_repo):
+    code, out, err = _run(
+        ["parity", "--model", EXAMPLE, "--optimizer", "adamw", "--backend", "aot_eager", "--steps", "10"]
+    )
+    assert code == 0, out + err
+    assert "verdict: PASS" in out
+
+
+def test_the_example_profile_file_runs_one_case_through_the_suite(tmp_path):
+    case = "train-cpu-examples.tiny_audio:make_spec-b16-adamw.forloop-float32-eager"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hellotorch",
+            "bench",
+            "--profile",
+            "examples/tiny_audio.toml",
+            "--case",
+            case,
+            "--results",
+            str(tmp_path),
+            "--no-report",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (run_dir,) = tmp_path.iterdir()
+    assert run_dir.name.endswith("-cpu-tiny_audio")
+    raw = json.loads((run_dir / "benchmark.json").read_text())
+    assert [b["extra_info"]["id"] for b in raw["benchmarks"]] == [case]
+
+
+def test_a_registered_name_resolves_through_the_entry_point_group(in_repo, monkeypatch):
+    import hellotorch.models
+
+    monkeypatch.setattr(hellotorch.models, "registered_names", lambda: {"tiny_audio": EXAMPLE})
+    spec = hellotorch.models.get_model_spec("tiny_audio")
+    assert spec.name == "tiny_audio" and spec.default_config.num_classes == 6
+
+
+BAD_PLUGINS = {
+    "not importable": ("", "nosuchmodule_xyz:make", "cannot import module nosuchmodule_xyz (ModuleNotFoundError"),
+    "attribute missing": ("x = 1\n", "{mod}:make", "module {mod} has no attribute make"),
+    "factory raises": (
+        "def make():\n    raise RuntimeError('no weights here')\n",
+        "{mod}:make",
+        "the factory raised RuntimeError: no weights here",
+    ),
+    "wrong kind": (
+        "def make():\n    return 42\n",
+        "{mod}:make",
+        "the factory returned a int, not a hellotorch.models.ModelSpec",
+    ),
+    "batch does not fit": (
+        "{spec}\ndef make():\n    return spec(batch=lambda c, b, s, t: (torch.randn(b, 7), torch.randn(b, 2)))\n",
+        "{mod}:make",
+        "its batch does not fit the model (RuntimeError",
+    ),
+    "loss not scalar": (
+        "{spec}\ndef make():\n    return spec(loss=lambda: torch.nn.MSELoss(reduction='none'))\n",
+        "{mod}:make",
+        "the loss is not a scalar (got (2, 2))",
+    ),
+    "no colon": ("", "justaname", "unknown model 'justaname'"),
+}
+SPEC = textwrap.dedent("""
+    import torch
+    from hellotorch.models import ModelConfig, ModelSpec
+
+    def spec(batch=None, loss=None):
+        return ModelSpec(
+            name="x", description="", default_config=ModelConfig(width=4, depth=1, num_classes=2),
+            build_backbone=lambda c: (torch.nn.Linear(3, 4), 4),
+            make_batch=batch or (lambda c, b, s, t: (torch.randn(b, 3), torch.randn(b, 2))),
+            make_loss=loss or torch.nn.MSELoss, default_batch_size=2, finetune_classes=2,
+        )
+""")
+
+
+@pytest.mark.parametrize("case", list(BAD_PLUGINS))
+def test_a_bad_plugin_is_one_line_and_exit_2(case, tmp_path, monkeypatch):
+    source, reference, message = BAD_PLUGINS[case]
+    module = f"plugin_{case.replace(' ', '_')}"
+    (tmp_path / f"{module}.py").write_text(source.replace("{spec}", SPEC))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code, _, err = _run(["train", "--model", reference.format(mod=module), "--steps", "1"])
+    assert code == 2, err
+    assert message.format(mod=module) in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err

@@ -148,17 +148,7 @@ def measure_case(
             extra.update(record.fields(speedup=1.0, status="ok"))  # eager against itself; no pairs measured
             return None
         paired = paired_speedup(eager.step, eager.batch, setup.step, setup.batch, pairs=profile.pairs)
-        extra.update(
-            record.fields(
-                speedup=paired.median,
-                speedup_q1=paired.q1,
-                speedup_q3=paired.q3,
-                speedup_pairs=paired.pairs,
-                speedup_steps_per_block=paired.steps_per_block,
-                paired_eager_ms=paired.eager_ms,
-                paired_compiled_ms=paired.compiled_ms,
-            )
-        )
+        extra.update(paired.as_fields())
         if case.cold_compile:
             extra.update(record.fields(cold_compile_s=cold_compile_seconds(case)))
         # Parity last: it resets Dynamo, which would clear the counters above.

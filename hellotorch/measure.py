@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from hellotorch import record
 from hellotorch.models import Batch
 from hellotorch.timing import synchronized_clock
 
@@ -57,6 +58,18 @@ class PairedSpeedup:
     @property
     def iqr(self) -> float:
         return self.q3 - self.q1
+
+    def as_fields(self) -> dict[str, float | int]:
+        """This measurement as the declared record fields (:mod:`hellotorch.record`)."""
+        return record.fields(
+            speedup=self.median,
+            speedup_q1=self.q1,
+            speedup_q3=self.q3,
+            speedup_pairs=self.pairs,
+            speedup_steps_per_block=self.steps_per_block,
+            paired_eager_ms=self.eager_ms,
+            paired_compiled_ms=self.compiled_ms,
+        )
 
 
 def paired_speedup(

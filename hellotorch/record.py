@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hellotorch.labels import case_id
+from hellotorch.labels import ID_FIELDS, case_id
 
 
 class RecordError(ValueError):
@@ -140,19 +140,7 @@ _FIELDS = (
 FIELDS: dict[str, Field] = {field.name: field for field in _FIELDS}
 
 #: Present in every record.
-REQUIRED = (
-    "id",
-    "task",
-    "device",
-    "model",
-    "batch_size",
-    "optimizer",
-    "implementation",
-    "dtype",
-    "mode",
-    "compiled",
-    "status",
-)
+REQUIRED = ("id", *(name for name in ID_FIELDS if name not in ("scope", "backend")), "compiled", "status")
 #: Present in every record of a case that was measured.
 REQUIRED_MEASURED = ("samples_per_s", "speedup")
 #: Present, besides, in every measured compiled case: what the gate reads.

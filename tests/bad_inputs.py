@@ -311,14 +311,17 @@ def run_subprocess(case: BadInput, *, tree: Path, timeout: float = 300) -> tuple
     """Exit code and stderr of ``python -m hellotorch ARGV`` run from ``tree``."""
     env = dict(os.environ, PYTHONPATH=str(tree), **case.env)
     env.pop("HELLOTORCH_DEBUG", None)
-    done = subprocess.run(
-        [sys.executable, "-m", "hellotorch", *case.argv],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tree,
-        timeout=timeout,
-    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "hellotorch", *case.argv],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tree,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return -1, f"still running after {timeout:.0f} s: the work started before the input was checked"
     return done.returncode, done.stderr
 
 

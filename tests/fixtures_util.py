@@ -30,3 +30,19 @@ def on_other_device(raw: dict) -> None:
     """Every case moved to another device: nothing in common with the fixture."""
     for bench in raw["benchmarks"]:
         relabel(bench["extra_info"], device="cuda")
+
+
+def run_cli(argv) -> tuple[int, str, str]:
+    """``hellotorch ARGV`` in-process: exit code (SystemExit included), stdout, stderr."""
+    import contextlib
+    import io
+
+    from hellotorch.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(argv))
+        except SystemExit as exit:
+            code = exit.code
+    return code, out.getvalue(), err.getvalue()

@@ -15,22 +15,12 @@ from pathlib import Path
 import pytest
 
 from hellotorch.cases import PROFILES, build_profile
+from hellotorch.labels import ID_FIELDS
 from hellotorch.record import FIELDS
 
 TESTS = Path(__file__).parent
 NAN_CASE = "train-cpu-hello-b10-sgd.forloop-float32-eager"
-CASE_FIELDS = (
-    "task",
-    "device",
-    "model",
-    "batch_size",
-    "optimizer",
-    "implementation",
-    "dtype",
-    "mode",
-    "scope",
-    "backend",
-)
+CASE_FIELDS = ID_FIELDS
 MEASURED = (
     "samples_per_s",
     "flops_per_step",

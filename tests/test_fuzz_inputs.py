@@ -9,8 +9,6 @@ valid (a field no command reads) may pass (0); none may end in 1 ("the
 check failed") or in anything but one line on stderr.
 """
 
-import contextlib
-import io
 import json
 import math
 import shutil
@@ -19,9 +17,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hellotorch.cli import main
-
-from .fixtures_util import FIXTURE_RUN
+from .fixtures_util import FIXTURE_RUN, run_cli
 
 RAW = json.loads((FIXTURE_RUN / "benchmark.json").read_text())
 DELETE = object()
@@ -82,16 +78,6 @@ def _commands(run: Path, out: Path) -> dict[str, list[str]]:
     }
 
 
-def _run(argv):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(argv)
-        except SystemExit as exit:
-            code = exit.code
-    return code, err.getvalue()
-
-
 def _check_every_command(tmp: Path, content: bytes, what: str) -> None:
     run = tmp / "run-fuzz"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -99,7 +85,7 @@ def _check_every_command(tmp: Path, content: bytes, what: str) -> None:
     (run / "benchmark.json").write_bytes(content)
     shutil.copy(FIXTURE_RUN / "loss_curves.csv", run / "loss_curves.csv")
     for name, argv in _commands(run, tmp).items():
-        code, err = _run(argv)
+        code, _, err = run_cli(argv)
         assert code in (0, 2), f"{what}: {name} exited {code}: {err}"
         assert "Traceback" not in err, f"{what}: {name}: {err}"
         if code == 2:

@@ -1,7 +1,5 @@
 """Your own model: the example plug-in end to end, entry-point names, and every bad plug-in (exit 2, one line)."""
 
-import contextlib
-import io
 import json
 import subprocess
 import sys
@@ -10,20 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from hellotorch.cli import main
+from .fixtures_util import run_cli
 
 ROOT = Path(__file__).parent.parent
 EXAMPLE = "examples.tiny_audio:make_spec"
-
-
-def _run(argv):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(argv)
-        except SystemExit as exit:
-            code = exit.code
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture
@@ -32,7 +20,7 @@ def in_repo(monkeypatch):
 
 
 def test_the_example_plugin_trains_and_fine_tunes(in_repo, tmp_path):
-    code, out, err = _run(
+    code, out, err = run_cli(
         [
             "train",
             "--model",
@@ -52,13 +40,13 @@ def test_the_example_plugin_trains_and_fine_tunes(in_repo, tmp_path):
     assert code == 0, err
     losses = [float(line.split("loss")[1]) for line in out.splitlines() if line.startswith("step")]
     assert losses[-1] < losses[0]
-    code, out, err = _run(["finetune", "--from", str(tmp_path / "audio.pt"), "--freeze-backbone", "--steps", "5"])
+    code, out, err = run_cli(["finetune", "--from", str(tmp_path / "audio.pt"), "--freeze-backbone", "--steps", "5"])
     assert code == 0, err
     assert "fine-tuning finetune cpu examples.tiny_audio:make_spec" in out
 
 
 def test_the_example_plugin_passes_parity(in_repo):
-    code, out, err = _run(
+    code, out, err = run_cli(
         ["parity", "--model", EXAMPLE, "--optimizer", "adamw", "--backend", "aot_eager", "--steps", "10"]
     )
     assert code == 0, out + err
@@ -147,6 +135,6 @@ def test_a_bad_plugin_is_one_line_and_exit_2(case, tmp_path, monkeypatch):
     (tmp_path / f"{module}.py").write_text(source.replace("{spec}", SPEC))
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
-    code, _, err = _run(["train", "--model", reference.format(mod=module), "--steps", "1"])
+    code, _, err = run_cli(["train", "--model", reference.format(mod=module), "--steps", "1"])
     assert code == 2, err
     assert message.format(mod=module) in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err

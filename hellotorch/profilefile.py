@@ -223,3 +223,15 @@ def load_profile_file(path: str | Path, *, devices: tuple[str, ...]) -> ProfileF
     }
     description = values.get("description", f"profile file {path.name}")
     return ProfileFile(path.stem, description, tuple(cases), measurement)
+
+
+def models_profile_text(models: list[str] | tuple[str, ...]) -> str:
+    """The profile file ``hellotorch bench --model NAME`` runs: each model at its default batch size,
+    eager and compiled, trained and fine-tuned (where it has a backbone), AdamW."""
+    names = ", ".join(f'"{name}"' for name in models)
+    return (
+        f'description = "the default matrix of {", ".join(models)}"\n'
+        f"models = [{names}]\n"
+        'modes = ["eager", "default"]\n'
+        'tasks = ["train", "finetune"]\n'
+    )

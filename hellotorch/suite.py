@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,7 @@ import torch
 from hellotorch.cases import Profile, build_profile
 from hellotorch.errors import BadInput, NothingToRun
 from hellotorch.files import check_output_dir
-from hellotorch.profilefile import is_profile_file
+from hellotorch.profilefile import is_profile_file, models_profile_text
 from hellotorch.runfiles import BENCHMARK_JSON, JournalError, new_run_dir, read_journal
 
 #: The suite the package ships (a checkout's bench/ re-exports it): runs wherever hellotorch is installed.
@@ -123,15 +124,38 @@ def run_suite(
     cases: Sequence[str] = (),
     keyword: str | None = None,
     threads: int | None = None,
+    models: Sequence[str] = (),
 ) -> SuiteOutcome:
-    """Run ``profile`` on ``device`` (cpu, cuda or all) into a new run folder under ``results_root``."""
+    """Run ``profile`` on ``device`` (cpu, cuda or all) into a new run folder under ``results_root``.
+
+    ``models``, when given, replaces the profile with the default matrix of
+    those models (:func:`hellotorch.profilefile.models_profile_text`), kept
+    in the run folder as ``models.toml``.
+    """
     devices = resolve_devices(device)
-    if is_profile_file(profile):
-        profile = str(Path(profile).resolve())  # the child runs elsewhere
-    plan = build_profile(profile, devices=devices, only=cases)
-    _runnable_here(devices)
     root = check_output_dir(results_root, option="--results")
-    run_dir = new_run_dir(root.resolve(), device=device, profile=plan.name)
+    staging = None
+    if models:
+        root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".hellotorch-", dir=root))
+        profile = str(staging / "models.toml")
+        Path(profile).write_text(models_profile_text(models))
+    try:
+        if is_profile_file(profile):
+            profile = str(Path(profile).resolve())  # the child runs elsewhere
+        try:
+            plan = build_profile(profile, devices=devices, only=cases)
+        except ValueError as error:
+            if staging is None:
+                raise
+            raise BadInput(str(error).split(": models: ", 1)[-1]) from None  # name the model, not the staged file
+        _runnable_here(devices)
+        run_dir = new_run_dir(root.resolve(), device=device, profile=plan.name)
+        if staging is not None:
+            profile = str(shutil.move(profile, run_dir / "models.toml"))
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
     command = _pytest_command(profile, device, run_dir, threads=threads, keyword=keyword, cases=cases)
     # Plug-in models beside the user's code stay importable from the child, which
     # runs from the run folder: nothing pytest writes lands in the package.

@@ -81,6 +81,42 @@ def test_the_example_profile_file_runs_one_case_through_the_suite(tmp_path):
     assert [b["extra_info"]["id"] for b in raw["benchmarks"]] == [case]
 
 
+def test_bench_takes_a_plugin_model_directly(tmp_path):
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hellotorch",
+            "bench",
+            "--model",
+            EXAMPLE,
+            "-k",
+            "train and eager",
+            "--results",
+            str(tmp_path),
+            "--no-report",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (run_dir,) = tmp_path.iterdir()
+    assert run_dir.name.endswith("-cpu-models") and (run_dir / "models.toml").is_file()
+    raw = json.loads((run_dir / "benchmark.json").read_text())
+    assert [b["extra_info"]["model"] for b in raw["benchmarks"]] == [EXAMPLE]
+    bad = subprocess.run(
+        [sys.executable, "-m", "hellotorch", "bench", "--model", "nosuch:thing", "--results", str(tmp_path / "r")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 2 and bad.stderr.startswith("hellotorch bench: error: --model nosuch:thing: cannot import")
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
+
+
 def test_a_registered_name_resolves_through_the_entry_point_group(in_repo, monkeypatch):
     import hellotorch.models
 

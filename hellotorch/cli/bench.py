@@ -18,7 +18,18 @@ def setup_arguments(commands: argparse._SubParsersAction) -> None:
     from hellotorch.cases import PROFILES
 
     bench = commands.add_parser("bench", help="run a benchmark profile into a new run folder, then report it")
-    bench.add_argument("--profile", default="quick", help=f"one of: {', '.join(PROFILES)} (default quick)")
+    bench.add_argument(
+        "--profile", default="quick", help=f"one of: {', '.join(PROFILES)} (default quick), or a profile file (.toml)"
+    )
+    bench.add_argument(
+        "--model",
+        dest="models",
+        action="append",
+        default=[],
+        type=non_empty,
+        metavar="NAME",
+        help="instead of a profile: this model (or package.module:factory) eager and compiled (repeatable)",
+    )
     bench.add_argument("--device", default="cpu", help="cpu, cuda or all")
     bench.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: PyTorch's)")
     bench.add_argument(
@@ -41,6 +52,7 @@ def run_bench(args: argparse.Namespace) -> int:
         cases=args.case,
         keyword=args.keyword,
         threads=args.threads,
+        models=args.models,
     )
     written = f"wrote {outcome.json_path}" if outcome.json_path else "no complete benchmark.json (see cases.jsonl)"
     print(

@@ -14,6 +14,7 @@ leaves no run folder behind.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -54,6 +55,18 @@ class SuiteOutcome:
     failed: list[dict[str, str]]
     interrupted: bool
     pytest_status: int
+
+    @property
+    def planned(self) -> int:
+        """Cases this run set out to finish: the profile's, less what -k deselected (as the JSON says)."""
+        if self.json_path is not None:
+            try:
+                meta = json.loads(self.json_path.read_text()).get("hellotorch", {})
+                if isinstance(meta.get("cases_planned"), int):
+                    return meta["cases_planned"]
+            except (OSError, ValueError, AttributeError):
+                pass
+        return len(self.profile.cases)
 
     @property
     def json_path(self) -> Path | None:

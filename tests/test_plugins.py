@@ -106,6 +106,10 @@ def test_bench_takes_a_plugin_model_directly(tmp_path):
     assert run_dir.name.endswith("-cpu-models") and (run_dir / "models.toml").is_file()
     raw = json.loads((run_dir / "benchmark.json").read_text())
     assert [b["extra_info"]["model"] for b in raw["benchmarks"]] == [EXAMPLE]
+    from hellotorch.results import load_run
+
+    assert load_run(run_dir).incomplete_reason is None  # -k narrowed the plan; the run finished what it planned
+    assert "1/1 cases finished" in done.stdout
     bad = subprocess.run(
         [sys.executable, "-m", "hellotorch", "bench", "--model", "nosuch:thing", "--results", str(tmp_path / "r")],
         cwd=ROOT,

@@ -68,6 +68,8 @@ class RunState:
         self.interrupted_case: str | None = None
         self.session: pytest.Session | None = None
         self.peaks: dict[str, dict[str, float]] | None = None
+        #: cases left after -k and other deselection: what this run set out to finish.
+        self.selected: int | None = None
 
 
 def pytest_configure(config):
@@ -134,7 +136,7 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
         "profile": state.profile.name,
         "devices": list(state.devices),
         "threads": torch.get_num_threads(),
-        "cases_planned": len(state.profile.cases),
+        "cases_planned": state.selected if state.selected is not None else len(state.profile.cases),
         "cases_finished": state.finished,
         "failed": state.failed,
         "parity_failed": state.parity_failed,
@@ -142,6 +144,16 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
         **({"interrupted_case": state.interrupted_case} if state.interrupted_case else {}),
         "inductor_cache_dir": os.environ.get("TORCHINDUCTOR_CACHE_DIR", "default"),
     }
+
+
+def pytest_collection_finish(session):
+    state = getattr(session.config, "_hellotorch", None)
+    if state is not None:
+        state.selected = sum(
+            1
+            for item in session.items
+            if "case" in getattr(item, "fixturenames", ()) and item.get_closest_marker("skip") is None
+        )
 
 
 def pytest_sessionstart(session):

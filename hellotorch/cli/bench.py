@@ -56,7 +56,7 @@ def run_bench(args: argparse.Namespace) -> int:
     )
     written = f"wrote {outcome.json_path}" if outcome.json_path else "no complete benchmark.json (see cases.jsonl)"
     print(
-        f"hellotorch bench: {len(outcome.finished)}/{len(outcome.profile.cases)} cases finished, "
+        f"hellotorch bench: {len(outcome.finished)}/{outcome.planned} cases finished, "
         f"{len(outcome.failed)} failed; {written}"
     )
     for failure in outcome.failed:

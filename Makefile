@@ -59,8 +59,8 @@ baseline: install ## pin RUN (or the median of RUNS="a b c") as the baseline `ma
 	$(VENV)/bin/hellotorch baseline $(or $(RUNS),$(RUN)) --output $(BASELINE)
 
 lint: install ## ruff, on the library, suite and tests
-	$(PY) -m ruff check hellotorch bench tests
-	$(PY) -m ruff format --check hellotorch bench tests
+	$(PY) -m ruff check hellotorch bench tests examples
+	$(PY) -m ruff format --check hellotorch bench tests examples
 
 clean: ## remove the venv, caches and generated runs (keeps pinned baselines)
 	rm -rf $(VENV) .pytest_cache .ruff_cache .benchmarks build *.egg-info

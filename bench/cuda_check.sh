@@ -15,12 +15,15 @@ out="${OUT:-results/cuda-check}"
 mkdir -p "$out"
 python -m hellotorch env | tee "$out/env.txt"
 # The CUDA cases of the quick profile, into a run folder under $out.
-timeout 360 python -m hellotorch bench --profile quick --device cuda --results "$out" 2>&1 | tee "$out/bench.log"
+timeout 300 python -m hellotorch bench --profile quick --device cuda --results "$out" 2>&1 | tee "$out/bench.log"
 echo "bench exit: ${PIPESTATUS[0]}" | tee -a "$out/bench.log"
-# Parity on CUDA for every optimizer on the mlp.
+# Parity on CUDA for every optimizer on the mlp, then bf16 autocast on the CNN and GPT (AdamW, every task).
 timeout 120 python -m hellotorch parity --matrix --device cuda --models mlp --steps 100 \
   --csv "$out/parity_cuda.csv" 2>&1 | tee "$out/parity.log"
 echo "parity exit: ${PIPESTATUS[0]}" | tee -a "$out/parity.log"
+timeout 90 python -m hellotorch parity --matrix --device cuda --dtype bf16 --models cnn,gpt --optimizers adamw \
+  --steps 50 --csv "$out/parity_cuda_bf16.csv" 2>&1 | tee "$out/parity_bf16.log"
+echo "parity bf16 exit: ${PIPESTATUS[0]}" | tee -a "$out/parity_bf16.log"
 # The tests (CUDA-only ones run here instead of skipping), without the slow CPU suite runs.
 timeout 120 python -m pytest tests -q -x -p no:cacheprovider --deselect tests/test_bench_suite.py 2>&1 | tee "$out/tests.log"
 echo "tests exit: ${PIPESTATUS[0]}" | tee -a "$out/tests.log"

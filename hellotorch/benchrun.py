@@ -1,4 +1,4 @@
-"""Measure one benchmark case: the body of every test in ``bench/``.
+"""Measure one benchmark case: the body of the suite's one test (:mod:`hellotorch.benchsuite.test_steps`).
 
 :func:`measure_case` builds the case's step through :mod:`hellotorch.training`,
 warms it (the first compiled call is the compile, timed on its own), hands the

@@ -1,4 +1,4 @@
-"""The parity matrix: every optimizer on every model, training and fine-tuning, one row each.
+"""The parity matrix: every optimizer on every model, training, fine-tuning and LoRA, one row each.
 
 :func:`plan_matrix` resolves and validates every check before the first
 compile (a bad name costs nothing); :func:`run_matrix` runs them in order,

@@ -106,6 +106,9 @@ def _pytest_command(
         f"--hellotorch-run-dir={run_dir}",
         f"--benchmark-json={run_dir / (BENCHMARK_JSON + '.partial')}",
         "--benchmark-columns=median,iqr,rounds",
+        # "Not saving anything" when -k selects nothing: hellotorch says so itself, in one line.
+        "-W",
+        "ignore::pytest_benchmark.logger.PytestBenchmarkWarning",
         "--benchmark-sort=name",
     ]
     if threads:
@@ -113,6 +116,21 @@ def _pytest_command(
     if keyword:
         command += ["-k", keyword]
     return command + [f"--hellotorch-case={case}" for case in cases]
+
+
+def check_keyword(keyword: str | None) -> None:
+    """Refuse a malformed ``-k`` expression before anything starts, as pytest would parse it."""
+    if keyword is None:
+        return
+    try:
+        from _pytest.mark.expression import Expression  # pytest's own -k grammar (private: checked if present)
+    except ImportError:
+        return  # pytest will refuse it itself (exit 2 all the same)
+    try:
+        Expression.compile(keyword)
+    except Exception as error:  # ParseError in older pytest, SyntaxError in newer
+        message = getattr(error, "msg", None) or str(error)
+        raise BadInput(f"-k {keyword!r} is not a pytest -k expression: {message}") from None
 
 
 def _wait(child: subprocess.Popen) -> tuple[int, bool]:
@@ -146,6 +164,7 @@ def run_suite(
     in the run folder as ``models.toml``.
     """
     devices = resolve_devices(device)
+    check_keyword(keyword)
     root = check_output_dir(results_root, option="--results")
     staging = None
     if models:

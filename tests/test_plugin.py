@@ -39,6 +39,7 @@ def test_the_readme_example_measures_a_users_step_and_report_reads_it(tmp_path):
     assert info["parity"] == "pass" and info["speedup"] > 0 and info["compiled"] is True
     assert info["id"].startswith("train-cpu-test_my_step_compiles_and_learns_the_same-b16-adamw.default-float32-")
     assert raw["machine_info"]["hellotorch"]["torch"]
+    assert raw["hellotorch"]["profile"] == "compile_benchmark (pytest plugin)"
     report = subprocess.run(
         [sys.executable, "-m", "hellotorch", "report", "results/mine"], cwd=tmp_path, capture_output=True, text=True
     )

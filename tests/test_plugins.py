@@ -53,27 +53,15 @@ def test_the_example_plugin_passes_parity(in_repo):
     assert "verdict: PASS" in out
 
 
+def _bench(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "hellotorch", "bench", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
+
+
 def test_the_example_profile_file_runs_one_case_through_the_suite(tmp_path):
     case = "train-cpu-examples.tiny_audio:make_spec-b16-adamw.forloop-float32-eager"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "hellotorch",
-            "bench",
-            "--profile",
-            "examples/tiny_audio.toml",
-            "--case",
-            case,
-            "--results",
-            str(tmp_path),
-            "--no-report",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = _bench("--profile", "examples/tiny_audio.toml", "--case", case, "--results", str(tmp_path), "--no-report")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     (run_dir,) = tmp_path.iterdir()
     assert run_dir.name.endswith("-cpu-tiny_audio")
@@ -82,41 +70,17 @@ def test_the_example_profile_file_runs_one_case_through_the_suite(tmp_path):
 
 
 def test_bench_takes_a_plugin_model_directly(tmp_path):
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "hellotorch",
-            "bench",
-            "--model",
-            EXAMPLE,
-            "-k",
-            "train and eager",
-            "--results",
-            str(tmp_path),
-            "--no-report",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    from hellotorch.results import load_run
+
+    done = _bench("--model", EXAMPLE, "-k", "train and eager", "--results", str(tmp_path), "--no-report")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     (run_dir,) = tmp_path.iterdir()
     assert run_dir.name.endswith("-cpu-models") and (run_dir / "models.toml").is_file()
     raw = json.loads((run_dir / "benchmark.json").read_text())
     assert [b["extra_info"]["model"] for b in raw["benchmarks"]] == [EXAMPLE]
-    from hellotorch.results import load_run
-
     assert load_run(run_dir).incomplete_reason is None  # -k narrowed the plan; the run finished what it planned
     assert "1/1 cases finished" in done.stdout
-    bad = subprocess.run(
-        [sys.executable, "-m", "hellotorch", "bench", "--model", "nosuch:thing", "--results", str(tmp_path / "r")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    bad = _bench("--model", "nosuch:thing", "--results", str(tmp_path / "r"), timeout=120)
     assert bad.returncode == 2 and bad.stderr.startswith("hellotorch bench: error: --model nosuch:thing: cannot import")
     assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
 

@@ -30,6 +30,7 @@ from hellotorch import record
 from hellotorch.cases import BenchCase, Profile
 from hellotorch.compiling import SilentEagerError
 from hellotorch.devices import cpu_has_native_bf16
+from hellotorch.errors import describe, first_line
 from hellotorch.measure import flops_per_step, paired_speedup, peak_memory, steady_step_seconds, time_call
 from hellotorch.parity import ParityReport, check_parity
 from hellotorch.peaks import mfu
@@ -157,11 +158,10 @@ def measure_case(
         extra.update(record.fields(status="ok" if report.verdict != "fail" else "parity-failed"))
         return report
     except torch.OutOfMemoryError as error:
-        raise CaseFailed(f"out of memory: {str(error).splitlines()[0]}") from error
+        raise CaseFailed(f"out of memory: {first_line(error)}") from error
     except SilentEagerError as error:
         raise CaseFailed(str(error)) from error
     except CaseFailed:
         raise
     except Exception as error:  # compile errors come from deep inside Dynamo/Inductor
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise CaseFailed(f"{type(error).__name__}: {reason[:300]}") from error
+        raise CaseFailed(describe(error)) from error

@@ -264,18 +264,17 @@ def build_profile(name: str, *, devices: Iterable[str] = ("cpu",), only: Iterabl
     """
     if is_profile_file(name):
         loaded = load_profile_file(name, devices=tuple(devices))
-        spec = ProfileSpec(loaded.description, lambda device: [], Measurement(**loaded.measurement))
+        name, description, measurement = loaded.name, loaded.description, Measurement(**loaded.measurement)
         cases = tuple(BenchCase(**fields) for fields in loaded.cases)
-        name = loaded.name
     elif name not in PROFILES:
         raise ValueError(f"unknown profile {name!r}; choose one of: {', '.join(PROFILES)}, or a profile file (.toml)")
     else:
-        spec = PROFILES[name]
-        cases = tuple(case for device in devices for case in spec.build(device))
+        description, measurement = PROFILES[name].description, PROFILES[name].measurement
+        cases = tuple(case for device in devices for case in PROFILES[name].build(device))
     wanted = set(only)
     if wanted:
         unknown = sorted(wanted - {case.id for case in cases})
         if unknown:
             raise ValueError(f"profile {name} has no case {', '.join(unknown)}")
         cases = tuple(case for case in cases if case.id in wanted)
-    return Profile(name, spec.description, cases, spec.measurement)
+    return Profile(name, description, cases, measurement)

@@ -76,8 +76,7 @@ def to_markdown(table: pd.DataFrame, labels: list[str], differences: list[str]) 
 
 def write_comparison(runs: list[Run], *, out_dir: str | Path | None = None) -> tuple[str, list[Path]]:
     """Compare ``runs`` and write compare.md, compare.csv and compare.png; return the Markdown and the files."""
-    out = check_output_dir(out_dir, option="--output") or runs[0].folder
-    check_output_dir(out, option="--output")
+    out = check_output_dir(out_dir or runs[0].folder, option="--output")
     table, labels = compare_table(runs)
     text = to_markdown(table, labels, machine_differences(runs, labels))
     fig, _ = plots.compare_runs(table, labels)

@@ -23,6 +23,18 @@ from __future__ import annotations
 from enum import IntEnum
 
 
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none): what one error line shows."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def describe(error: BaseException, *, limit: int = 300) -> str:
+    """``Type: first line`` of an exception, cut to ``limit`` characters: a recorded failure reason."""
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0][:limit]}" if text else type(error).__name__
+
+
 class ExitCode(IntEnum):
     OK = 0
     CHECK_FAILED = 1

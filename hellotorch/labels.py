@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+#: What a case trains: all parameters, a new head on a frozen backbone, or LoRA adapters.
+TASKS = ("train", "finetune", "lora")
 #: The fields a case id is made of, in order.
 ID_FIELDS = (
     "task",

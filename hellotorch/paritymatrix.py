@@ -16,9 +16,8 @@ from typing import Any
 import pandas as pd
 
 from hellotorch.config import FinetuneConfig, RunConfig
+from hellotorch.labels import TASKS
 from hellotorch.parity import ParityReport, check_parity
-
-TASKS = ("train", "finetune", "lora")
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hellotorch.labels import TASKS
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
@@ -63,7 +65,6 @@ DEFAULTS: dict[str, list[Any]] = {
     "dtypes": ["float32"],
     "devices": ["cpu"],
 }
-TASKS = ("train", "finetune", "lora")
 
 
 def is_profile_file(name: str) -> bool:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hellotorch.labels import ID_FIELDS, case_id
+from hellotorch.labels import ID_FIELDS, TASKS, case_id
 
 
 class RecordError(ValueError):
@@ -71,7 +71,7 @@ PARITY_VERDICTS = ("pass", "fail", "nondeterministic")
 _FIELDS = (
     # What the case is (labels.ID_FIELDS, plus the derived id).
     Field("id", str, "case id: task-device-model-batch-optimizer.impl-dtype-mode.scope"),
-    Field("task", str, "train, finetune (frozen backbone, new head) or lora (adapters)", ("train", "finetune", "lora")),
+    Field("task", str, "train, finetune (frozen backbone, new head) or lora (adapters)", TASKS),
     Field("device", str, "cpu or cuda", ("cpu", "cuda")),
     Field("model", str, "registered model name"),
     Field("batch_size", int, "samples per step", minimum=1),

@@ -39,7 +39,7 @@ def save_figure(fig: Figure, path: Path) -> Path:
 
 def write_report(run: Run, *, out_dir: str | Path | None = None, with_plots: bool = True) -> list[Path]:
     """Write the tables (and plots) of a loaded run; return the files written."""
-    out = check_output_dir(out_dir, option="--output") or run.folder
+    out = check_output_dir(out_dir or run.folder, option="--output")
     frame = cases_frame(run)
     curves = read_curves(run)
     written = [
@@ -55,6 +55,4 @@ def write_report(run: Run, *, out_dir: str | Path | None = None, with_plots: boo
 
 def build_report(run_path: str | Path, *, out_dir: str | Path | None = None, with_plots: bool = True) -> list[Path]:
     """Load, validate and report the run at ``run_path``."""
-    run = load_run(run_path)
-    check_output_dir(out_dir or run.folder, option="--output")
-    return write_report(run, out_dir=out_dir, with_plots=with_plots)
+    return write_report(load_run(run_path), out_dir=out_dir, with_plots=with_plots)

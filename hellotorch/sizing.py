@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 
+from hellotorch.errors import first_line
 from hellotorch.models import MLP_FEATURES, ModelConfig, build_head, get_model_spec
 
 
@@ -35,9 +36,8 @@ def check_config(name: str, config: ModelConfig) -> int:
                 else build_head(width, config.num_classes)
             )
     except Exception as error:  # PyTorch's own checks raise AssertionError, RuntimeError, ...
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ValueError(
-            f"model {name} cannot be built with width {config.width}, depth {config.depth}: {reason}"
+            f"model {name} cannot be built with width {config.width}, depth {config.depth}: {first_line(error)}"
         ) from None
     return sum(p.numel() for p in {id(p): p for m in (backbone, head) for p in m.parameters()}.values())
 

@@ -28,7 +28,7 @@ from torch import nn
 
 from hellotorch.compiling import BoundStep, bind_step
 from hellotorch.config import FinetuneConfig, RunConfig
-from hellotorch.errors import StepFailed
+from hellotorch.errors import StepFailed, describe
 from hellotorch.lora import add_adapters
 from hellotorch.models import Batch, Classifier, ModelConfig, build_head, build_model, get_model_spec, make_batch
 from hellotorch.optimizers import build_optimizer
@@ -154,11 +154,6 @@ def prepare(run: RunConfig, finetune: FinetuneConfig | None = None) -> TrainingS
 StepCallback = Callable[[int, torch.Tensor], None]
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return f"{type(error).__name__}: {text.splitlines()[0][:300]}" if text else type(error).__name__
-
-
 def train(
     setup: TrainingSetup, *, steps: int, on_step: StepCallback | None = None, check_finite: bool = True
 ) -> list[float]:
@@ -178,7 +173,7 @@ def train(
             if index == 0:
                 setup.step.check_captured()
         except Exception as error:
-            raise StepFailed(f"step {index + 1} failed: {_first_line(error)}", step=index + 1) from error
+            raise StepFailed(f"step {index + 1} failed: {describe(error)}", step=index + 1) from error
         losses.append(loss)
         if on_step is not None:
             on_step(index, loss)

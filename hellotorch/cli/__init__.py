@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 from hellotorch.cli import bench, env, gate, parity, results, run
 from hellotorch.cli.options import OneLineParser
-from hellotorch.errors import CheckFailed, ExitCode
+from hellotorch.errors import CheckFailed, ExitCode, first_line
 
 COMMAND_GROUPS = (run, env, parity, bench, results, gate)
 
@@ -37,11 +37,6 @@ def build_parser() -> OneLineParser:
     return parser
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
 def _run(args) -> int:
     prefix = f"hellotorch {args.command}"
     try:
@@ -53,20 +48,20 @@ def _run(args) -> int:
         sys.stderr.close()
         return ExitCode.OK
     except ValueError as error:  # registries, configs, run files and paths name the culprit
-        print(f"{prefix}: error: {_first_line(error)}", file=sys.stderr)
+        print(f"{prefix}: error: {first_line(error)}", file=sys.stderr)
         return ExitCode.BAD_INPUT
     except OSError as error:  # a file or folder the command was given cannot be used
         where = f" ({error.filename})" if error.filename else ""
-        print(f"{prefix}: error: {error.strerror or _first_line(error)}{where}", file=sys.stderr)
+        print(f"{prefix}: error: {error.strerror or first_line(error)}{where}", file=sys.stderr)
         return ExitCode.BAD_INPUT
     except CheckFailed as error:
-        print(f"{prefix}: failed: {_first_line(error)}", file=sys.stderr)
+        print(f"{prefix}: failed: {first_line(error)}", file=sys.stderr)
         return ExitCode.CHECK_FAILED
     except Exception as error:
         if os.environ.get("HELLOTORCH_DEBUG"):
             raise
         print(
-            f"{prefix}: internal error: {type(error).__name__}: {_first_line(error)} "
+            f"{prefix}: internal error: {type(error).__name__}: {first_line(error)} "
             "(a bug in hellotorch; HELLOTORCH_DEBUG=1 shows the traceback)",
             file=sys.stderr,
         )

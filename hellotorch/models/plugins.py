@@ -20,6 +20,7 @@ import sys
 
 import torch
 
+from hellotorch.errors import describe
 from hellotorch.models.contract import Classifier, ModelSpec, build_head
 
 ENTRY_POINT_GROUP = "hellotorch.models"
@@ -27,11 +28,6 @@ ENTRY_POINT_GROUP = "hellotorch.models"
 
 def is_reference(name: str) -> bool:
     return ":" in name
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return f"{type(error).__name__}: {text.splitlines()[0][:200]}" if text else type(error).__name__
 
 
 def registered_names() -> dict[str, str]:
@@ -49,7 +45,9 @@ def load_reference(reference: str, *, name: str) -> ModelSpec:
     try:
         module = importlib.import_module(module_name)
     except Exception as error:
-        raise ValueError(f"--model {reference}: cannot import module {module_name} ({_first_line(error)})") from None
+        raise ValueError(
+            f"--model {reference}: cannot import module {module_name} ({describe(error, limit=200)})"
+        ) from None
     factory = getattr(module, attribute, None)
     if factory is None:
         raise ValueError(f"--model {reference}: module {module_name} has no attribute {attribute}")
@@ -58,7 +56,7 @@ def load_reference(reference: str, *, name: str) -> ModelSpec:
     try:
         spec = factory()
     except Exception as error:
-        raise ValueError(f"--model {reference}: the factory raised {_first_line(error)}") from None
+        raise ValueError(f"--model {reference}: the factory raised {describe(error, limit=200)}") from None
     if not isinstance(spec, ModelSpec):
         raise ValueError(
             f"--model {reference}: the factory returned a {type(spec).__name__}, not a hellotorch.models.ModelSpec"
@@ -79,15 +77,17 @@ def check_plugin(spec: ModelSpec, *, reference: str) -> None:
         )
         model = Classifier(backbone, head)
     except Exception as error:
-        raise ValueError(f"--model {reference}: building the model failed ({_first_line(error)})") from None
+        raise ValueError(f"--model {reference}: building the model failed ({describe(error, limit=200)})") from None
     try:
         inputs, targets = spec.make_batch(spec.default_config, 2, 0, 0)
     except Exception as error:
-        raise ValueError(f"--model {reference}: making a batch failed ({_first_line(error)})") from None
+        raise ValueError(f"--model {reference}: making a batch failed ({describe(error, limit=200)})") from None
     try:
         loss = spec.make_loss()(model(inputs), targets)
     except Exception as error:
-        raise ValueError(f"--model {reference}: its batch does not fit the model ({_first_line(error)})") from None
+        raise ValueError(
+            f"--model {reference}: its batch does not fit the model ({describe(error, limit=200)})"
+        ) from None
     if not torch.is_tensor(loss) or loss.dim() != 0:
         shape = tuple(loss.shape) if torch.is_tensor(loss) else type(loss).__name__
         raise ValueError(f"--model {reference}: the loss is not a scalar (got {shape})")

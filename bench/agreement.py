@@ -29,8 +29,8 @@ import torch
 import torch.utils.benchmark as torch_benchmark
 
 from hellotorch.benchrun import build_setup, warm_up
-from hellotorch.cases import build_profile
 from hellotorch.devices import set_threads
+from hellotorch.profiles import build_profile
 from hellotorch.timing import synchronized_clock
 
 LOOP_BLOCKS = 50

@@ -16,24 +16,25 @@ parity report, its timings already stored.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import subprocess
-import sys
-import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from hellotorch import record
 from hellotorch.cases import BenchCase, Profile
+from hellotorch.compilecost import CompileCostFailed, compile_in_fresh_process, measure_cache_states
 from hellotorch.compiling import SilentEagerError
 from hellotorch.devices import cpu_has_native_bf16
+from hellotorch.distbench import DEFAULT_TIMEOUT_S, SlowestRankTimer, measure_distributed_case
 from hellotorch.errors import describe, first_line
+from hellotorch.launcher import LaunchFailed
 from hellotorch.measure import flops_per_step, paired_speedup, peak_memory, steady_step_seconds, time_call
 from hellotorch.parity import ParityReport, check_parity
 from hellotorch.peaks import mfu
+from hellotorch.scenarios import RecompileLimitHit, run_scenario
 from hellotorch.training import TrainingSetup, prepare
 
 WARMUP_STEPS = 5
@@ -72,21 +73,26 @@ def warm_up(case: BenchCase, setup: TrainingSetup) -> dict[str, Any]:
     )
 
 
+def _scenario(case: BenchCase, setup: TrainingSetup) -> dict[str, Any]:
+    """Run the scenario's epoch (its first call is the compile); the common batch is timed afterwards."""
+    try:
+        outcome = run_scenario(case.scenario, setup)
+    except RecompileLimitHit as error:
+        raise CaseFailed(str(error)) from error
+    return record.fields(
+        compile_s=outcome.compile_s,
+        scenario_steps=outcome.steps,
+        scenario_compile_s=outcome.added_compile_s,
+        compile_cache=setup.step.graph_stats().compile_cache,
+    )
+
+
 def cold_compile_seconds(case: BenchCase) -> float:
-    """Compile time from an empty Inductor cache, in a fresh process."""
-    with tempfile.TemporaryDirectory(prefix="hellotorch-cold-") as cache:
-        env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=cache, TRITON_CACHE_DIR=os.path.join(cache, "triton"))
-        env["HELLOTORCH_THREADS"] = str(torch.get_num_threads())
-        done = subprocess.run(
-            [sys.executable, "-m", "hellotorch.coldcompile", json.dumps(case.as_dict())],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=900,
-        )
-    if done.returncode != 0:
-        raise CaseFailed(f"cold compile failed: {done.stderr.strip().splitlines()[-1:]}")
-    return float(json.loads(done.stdout.strip().splitlines()[-1])["compile_s"])
+    """Compile time with every cache off, in a fresh process."""
+    try:
+        return float(compile_in_fresh_process(case, cold=True)["compile_s"])
+    except CompileCostFailed as error:
+        raise CaseFailed(str(error)) from error
 
 
 def flops_info(case: BenchCase, setup: TrainingSetup, *, flops: int, median: float, peaks: dict) -> dict[str, Any]:
@@ -113,18 +119,57 @@ def parity_info(report: ParityReport) -> dict[str, Any]:
     )
 
 
+@dataclass(frozen=True)
+class Distributed:
+    """How the suite runs a distributed case: the replaying timer its benchmark reads, and the time allowed."""
+
+    timer: SlowestRankTimer
+    timeout_s: float = DEFAULT_TIMEOUT_S
+
+
+def _measure_distributed(
+    case: BenchCase, *, profile: Profile, benchmark: Any, distributed: Distributed
+) -> ParityReport:
+    try:
+        report = measure_distributed_case(
+            case, profile=profile, benchmark=benchmark, timer=distributed.timer, timeout_s=distributed.timeout_s
+        )
+    except LaunchFailed as error:
+        raise CaseFailed(str(error)) from error
+    benchmark.extra_info.update(parity_info(report))
+    status = "ok" if report.verdict != "fail" else "parity-failed"
+    benchmark.extra_info.update(record.fields(parity_against="one process", status=status))
+    return report
+
+
 def measure_case(
-    case: BenchCase, *, profile: Profile, benchmark: Any, peaks: dict[str, float] | None = None
+    case: BenchCase,
+    *,
+    profile: Profile,
+    benchmark: Any,
+    peaks: dict[str, float] | None = None,
+    distributed: Distributed | None = None,
+    compile_rows: Callable[[list[dict[str, Any]]], None] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> ParityReport | None:
-    """Measure ``case`` into ``benchmark.extra_info``; return its parity report, if compiled."""
+    """Measure ``case`` into ``benchmark.extra_info``; return its parity report, if compiled or distributed.
+
+    ``compile_rows`` receives the per-process samples of a case that measures
+    its cache states (:mod:`hellotorch.compilecost`); ``progress`` a line
+    before each long measurement.
+    """
     extra = benchmark.extra_info
     extra.update(record.fields(**case.as_dict()))
     extra.update(record.fields(profile=profile.name, threads=torch.get_num_threads(), status="failed"))
     if case.dtype == "bfloat16" and case.device == "cpu" and not cpu_has_native_bf16():
         extra.update(record.fields(note="bf16 is emulated on this CPU: its timings mean little, its parity still does"))
+    if case.distributed:
+        if distributed is None:
+            raise CaseFailed("a distributed case needs the suite's slowest-rank timer")
+        return _measure_distributed(case, profile=profile, benchmark=benchmark, distributed=distributed)
     try:
         setup = build_setup(case)
-        extra.update(warm_up(case, setup))
+        extra.update(warm_up(case, setup) if case.scenario == "none" else _scenario(case, setup))
         loss = benchmark(setup.step, setup.batch)
         median = benchmark.stats.stats.median
         stats = setup.step.graph_stats()
@@ -150,12 +195,19 @@ def measure_case(
             return None
         paired = paired_speedup(eager.step, eager.batch, setup.step, setup.batch, pairs=profile.pairs)
         extra.update(paired.as_fields())
-        if case.cold_compile:
+        if case.cache_states:
+            try:
+                extra.update(measure_cache_states(case, on_rows=compile_rows, on_progress=progress))
+            except CompileCostFailed as error:
+                raise CaseFailed(str(error)) from error
+        elif case.cold_compile:
             extra.update(record.fields(cold_compile_s=cold_compile_seconds(case)))
         # Parity last: it resets Dynamo, which would clear the counters above.
         report = check_parity(case.run_config(), steps=profile.parity_steps, finetune=case.finetune_config())
         extra.update(parity_info(report))
-        extra.update(record.fields(status="ok" if report.verdict != "fail" else "parity-failed"))
+        extra.update(
+            record.fields(parity_against="eager", status="ok" if report.verdict != "fail" else "parity-failed")
+        )
         return report
     except torch.OutOfMemoryError as error:
         raise CaseFailed(f"out of memory: {first_line(error)}") from error

@@ -1,9 +1,11 @@
 """Ways to run the training step: eager, or compiled by mode, scope and backend.
 
 A compiler here is a named ``fn -> fn``. :func:`bind_step` binds a model,
-optimizer, loss and precision into ``step(batch) -> loss`` and compiles either
-the model alone (``scope="model"``) or the whole step (``scope="step"``,
-PyTorch's recommendation). Every compiled step starts from
+optimizer, loss and precision into ``step(batch) -> loss`` and compiles the
+whole step (``scope="step"``, PyTorch's recommendation), the model alone
+(``scope="model"``) or each of the model's repeated blocks
+(``scope="blocks"``: PyTorch's regional-compilation recipe, and the order
+FSDP2 recipes use: compile each block, then shard it). Every compiled step starts from
 ``torch.compiler.reset()``; after its first call :meth:`BoundStep.graph_stats`
 reports what Dynamo captured, and :meth:`BoundStep.check_captured` turns a
 step that captured no graph (it would run eagerly, silently) into an error.
@@ -30,8 +32,9 @@ class CompileMode:
     name: str
     #: the ``mode=`` argument of ``torch.compile`` (None for its default).
     mode: str | None
-    #: ``dynamic=`` argument: False compiles each shape fresh, True once for all.
-    dynamic: bool
+    #: ``dynamic=`` argument: False compiles each shape fresh, True once for all,
+    #: None static first and dynamic after a shape changes (automatic dynamic shapes).
+    dynamic: bool | None
     #: whether the mode replays CUDA graphs (outputs are overwritten on replay).
     cudagraphs: bool = False
 
@@ -47,8 +50,10 @@ COMPILE_MODES: dict[str, CompileMode | None] = {
     ),
     # Compile once with symbolic shapes; later batch sizes reuse the graph.
     "dynamic": CompileMode("dynamic", None, dynamic=True),
+    # PyTorch's default: static, then dynamic for the axis that changed, after one recompile.
+    "auto-dynamic": CompileMode("auto-dynamic", None, dynamic=None),
 }
-SCOPES = ("step", "model")
+SCOPES = ("step", "model", "blocks")
 BACKENDS = ("inductor", "aot_eager", "eager")
 
 
@@ -100,6 +105,26 @@ def start_compile(config: CompileConfig) -> dict:
     return options
 
 
+def compile_blocks(blocks: nn.Module, options: dict) -> None:
+    """Compile each block's ``forward`` in place (regional compilation).
+
+    In place, so parameter names keep no ``_orig_mod.`` and hooks registered
+    on the block (FSDP2's all-gathers) stay outside the compiled region. The
+    bound ``forward`` is compiled rather than the module: Dynamo skips the
+    frames of ``torch.nn``'s own layers (``nn.TransformerEncoderLayer.compile()``
+    captures nothing), not a bound method's.
+    """
+    for block in blocks:
+        if "forward" not in vars(block):  # not compiled yet
+            block.forward = torch.compile(block.forward, **options)
+
+
+def _needs_blocks(blocks: nn.Module | None) -> nn.Module:
+    if blocks is None:
+        raise ValueError("compile scope blocks needs a model with repeated blocks")
+    return blocks
+
+
 class SilentEagerError(RuntimeError):
     """A compiled step that captured no graph and would run eagerly unannounced."""
 
@@ -126,33 +151,44 @@ class BoundStep:
         *,
         precision: PrecisionContext = contextlib.nullcontext,
         config: CompileConfig = CompileConfig(),
+        blocks: nn.Module | None = None,
+        dynamo_settings: dict[str, object] | None = None,
     ) -> None:
         self.model = model
         self.config = config
+        #: Dynamo settings in force while the compiled step is built and runs (a strategy's), and only then.
+        self._dynamo_settings = dict(dynamo_settings or {}) if config.compiled else {}
         self._graphs_after_first: int | None = None
-        if not config.compiled:
-            self.run_model: nn.Module = model
-            self._fn = self._eager
-        else:
-            options = start_compile(config)
-            if config.scope == "model":
-                self.run_model = torch.compile(model, **options)
-                self._fn = self._eager
-            else:
-                self.run_model = model
-                self._fn = torch.compile(self._eager, **options)
         self._optimizer = optimizer
         self._loss_fn = loss_fn
         self._precision = precision
+        self.run_model: nn.Module = model
+        self._fn: Callable[[Batch], torch.Tensor] = self._eager
+        if not config.compiled:
+            return
+        # Some settings (compiled autograd) are read when torch.compile is called, others while tracing.
+        with self._settings():
+            options = start_compile(config)
+            if config.scope == "model":
+                self.run_model = torch.compile(model, **options)
+            elif config.scope == "blocks":
+                compile_blocks(_needs_blocks(blocks), options)
+            else:
+                self._fn = torch.compile(self._eager, **options)
+
+    def _settings(self) -> contextlib.ExitStack:
+        settings = contextlib.ExitStack()
+        if self.config.fallback_random:
+            settings.enter_context(torch._inductor.config.patch(fallback_random=True))
+        if self._dynamo_settings:
+            settings.enter_context(torch._dynamo.config.patch(**self._dynamo_settings))
+        return settings
 
     def _eager(self, batch: Batch) -> torch.Tensor:
         return train_step(self.run_model, batch, self._optimizer, self._loss_fn, precision=self._precision)
 
     def __call__(self, batch: Batch) -> torch.Tensor:
-        if self.config.fallback_random:
-            with torch._inductor.config.patch(fallback_random=True):
-                loss = self._fn(batch)
-        else:
+        with self._settings():
             loss = self._fn(batch)
         if self.config.uses_cudagraphs:
             # The next CUDA-graph replay overwrites this buffer; keep a copy.
@@ -193,9 +229,18 @@ def bind_step(
     *,
     precision: PrecisionContext = contextlib.nullcontext,
     config: CompileConfig = CompileConfig(),
+    blocks: nn.Module | None = None,
+    dynamo_settings: dict[str, object] | None = None,
 ) -> BoundStep:
-    """Bind the pieces of a training step, compiling it as ``config`` says."""
-    return BoundStep(model, optimizer, loss_fn, precision=precision, config=config)
+    """Bind the pieces of a training step, compiling it as ``config`` says.
+
+    ``blocks`` is the model's container of repeated blocks (scope ``blocks``);
+    ``dynamo_settings`` are ``torch._dynamo.config`` values the compiled step
+    runs under.
+    """
+    return BoundStep(
+        model, optimizer, loss_fn, precision=precision, config=config, blocks=blocks, dynamo_settings=dynamo_settings
+    )
 
 
 def bind_forward_backward(
@@ -204,6 +249,7 @@ def bind_forward_backward(
     *,
     precision: PrecisionContext = contextlib.nullcontext,
     config: CompileConfig = CompileConfig(),
+    blocks: nn.Module | None = None,
 ) -> Callable[[Batch], torch.Tensor]:
     """Forward and backward only (gradients left in ``.grad``), compiled like a step.
 
@@ -215,6 +261,9 @@ def bind_forward_backward(
     if config.scope == "model":
         compiled_model = torch.compile(model, **options)
         fn = lambda batch: forward_backward(compiled_model, batch, loss_fn, precision=precision)  # noqa: E731
+    elif config.scope == "blocks":
+        compile_blocks(_needs_blocks(blocks), options)
+        fn = lambda batch: forward_backward(model, batch, loss_fn, precision=precision)  # noqa: E731
     else:
         fn = torch.compile(lambda batch: forward_backward(model, batch, loss_fn, precision=precision), **options)
     if not config.fallback_random:

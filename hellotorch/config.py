@@ -52,6 +52,11 @@ class RunConfig:
         resolve_device(self.device)
         build_precision(self.dtype, device=self.device)
         self.compile.validate_for(self.device)
+        if self.compile.compiled and self.compile.scope == "blocks" and self.model_spec.blocks is None:
+            raise ValueError(
+                f"compile scope blocks compiles each repeated block, and model {self.model} has none; "
+                "use scope step or model"
+            )
         if self.batch_size is not None and self.batch_size < 1:
             raise ValueError(f"batch size must be positive, got {self.batch_size}")
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):

@@ -28,6 +28,9 @@ ID_FIELDS = (
     "mode",
     "scope",
     "backend",
+    "strategy",
+    "world_size",
+    "scenario",
 )
 DEFAULT_BACKEND = "inductor"
 
@@ -43,7 +46,7 @@ def _backend(fields: Mapping[str, Any]) -> str:
 
 
 def case_id(fields: Mapping[str, Any]) -> str:
-    """``task-device-model-bN[-sT]-optimizer.impl-dtype-how``; ``how`` is ``eager`` or ``mode.scope[.backend]``."""
+    """``task-device-model-bN[-sT]-optimizer.impl-dtype-how[-strategy.wN][-scenario.NAME]``; ``how`` is ``eager`` or ``mode.scope[.backend]``."""
     how = "eager"
     if _compiled(fields):
         how = f"{fields['mode']}.{fields['scope']}"
@@ -51,8 +54,22 @@ def case_id(fields: Mapping[str, Any]) -> str:
             how += f".{_backend(fields)}"
     return (
         f"{fields['task']}-{fields['device']}-{fields['model']}-b{fields['batch_size']}{_seq(fields, '-')}-"
-        f"{fields['optimizer']}.{fields['implementation']}-{fields['dtype']}-{how}"
+        f"{fields['optimizer']}.{fields['implementation']}-{fields['dtype']}-{how}{_ranks(fields, '-', '.w')}"
+        f"{_scenario(fields, '-scenario.')}"
     )
+
+
+def _scenario(fields: Mapping[str, Any], prefix: str) -> str:
+    scenario = fields.get("scenario")
+    return f"{prefix}{scenario}" if isinstance(scenario, str) and scenario not in ("", "none") else ""
+
+
+def _ranks(fields: Mapping[str, Any], sep: str, joint: str) -> str:
+    # Named only for a distributed case; older records and one-process rows carry none.
+    strategy = fields.get("strategy")
+    if not isinstance(strategy, str) or strategy in ("", "none"):
+        return ""
+    return f"{sep}{strategy}{joint}{fields.get('world_size')}"
 
 
 def _seq(fields: Mapping[str, Any], sep: str) -> str:
@@ -80,5 +97,5 @@ def case_title(fields: Mapping[str, Any], *, omit: Iterable[str] = ()) -> str:
             how += f" ({_backend(fields)})"
     else:
         how = "eager"
-    parts.append(how)
+    parts.append(how + _ranks(fields, " ", " x") + _scenario(fields, " scenario "))
     return " ".join(parts)

@@ -72,6 +72,11 @@ class PairedSpeedup:
         )
 
 
+def block_steps(step_seconds: float, *, block_seconds: float = 0.01) -> int:
+    """Steps per timed block: enough that a block lasts about ``block_seconds``."""
+    return max(1, round(block_seconds / max(1e-6, step_seconds)))
+
+
 def paired_speedup(
     eager: Step,
     eager_batch: Batch,
@@ -80,6 +85,7 @@ def paired_speedup(
     *,
     pairs: int,
     block_seconds: float = 0.01,
+    steps_per_block: int | None = None,
     clock: Clock = synchronized_clock,
 ) -> PairedSpeedup:
     """Interleave blocks of eager and compiled steps; return the ratio's quartiles.
@@ -90,14 +96,13 @@ def paired_speedup(
     """
     if pairs < 1:
         raise ValueError(f"pairs must be positive, got {pairs}")
-    per_step = max(
-        1e-6,
+    steps = steps_per_block or block_steps(
         min(
             steady_step_seconds(eager, eager_batch, clock=clock),
             steady_step_seconds(compiled, compiled_batch, clock=clock),
         ),
+        block_seconds=block_seconds,
     )
-    steps = max(1, round(block_seconds / per_step))
 
     def block(step: Step, batch: Batch) -> float:
         start = clock()
@@ -145,7 +150,9 @@ class PeakMemory:
 def _state_bytes(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> int:
     tensors = list(model.parameters()) + list(model.buffers())
     tensors += [v for state in optimizer.state.values() for v in state.values() if torch.is_tensor(v)]
-    return sum(t.numel() * t.element_size() for t in tensors)
+    # A sharded (FSDP2) parameter is a DTensor: this rank holds its local shard only.
+    local = [t.to_local() if hasattr(t, "to_local") else t for t in tensors]
+    return sum(t.numel() * t.element_size() for t in local)
 
 
 def peak_memory(

@@ -143,7 +143,9 @@ def _grads(setup: TrainingSetup) -> dict[str, torch.Tensor | None]:
 
 
 def _one_step(setup: TrainingSetup, run: RunConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor | None]]:
-    fn = bind_forward_backward(setup.model, setup.loss_fn, precision=run.autocast, config=run.compile)
+    fn = bind_forward_backward(
+        setup.model, setup.loss_fn, precision=run.autocast, config=run.compile, blocks=setup.blocks
+    )
     torch.manual_seed(run.seed)
     loss = fn(setup.batch)
     return loss, _grads(setup)

@@ -11,6 +11,10 @@ the lists the file gives, for instance::
     modes = ["eager", "default"]
     tasks = ["train", "finetune"]
 
+and, for data-parallel cases under torchrun, ``strategies = ["none", "ddp",
+"fsdp2"]`` with ``nproc = 2`` ranks (FSDP2 compiles with ``scopes =
+["blocks"]``).
+
 Every key is optional but ``models``; a key the format does not know, a name
 no registry knows and a product with no case are refused (``ValueError``,
 naming the file and the key or name) before anything runs. Combinations
@@ -45,6 +49,7 @@ LISTS: dict[str, type] = {
     "tasks": str,
     "dtypes": str,
     "devices": str,
+    "strategies": str,
 }
 SETTINGS: dict[str, type] = {
     "description": str,
@@ -52,6 +57,7 @@ SETTINGS: dict[str, type] = {
     "min_rounds": int,
     "pairs": int,
     "parity_steps": int,
+    "nproc": int,
 }
 DEFAULTS: dict[str, list[Any]] = {
     "batch_sizes": [0],  # 0: the model's own default batch size
@@ -64,7 +70,10 @@ DEFAULTS: dict[str, list[Any]] = {
     "tasks": ["train"],
     "dtypes": ["float32"],
     "devices": ["cpu"],
+    "strategies": ["none"],
 }
+#: ranks of a distributed case when the file names strategies but no ``nproc``.
+DEFAULT_NPROC = 2
 
 
 def is_profile_file(name: str) -> bool:
@@ -111,6 +120,7 @@ def _check_names(values: dict[str, Any], path: Path) -> None:
     from hellotorch.devices import DEVICES, build_precision
     from hellotorch.models import get_model_spec
     from hellotorch.optimizers import IMPLEMENTATIONS, get_optimizer_spec
+    from hellotorch.parallel import STRATEGIES
 
     def refuse(key: str, name: Any, choices) -> None:
         raise ValueError(f"profile file {path}: {key} has unknown {name!r}; choose from: {', '.join(choices)}")
@@ -122,6 +132,7 @@ def _check_names(values: dict[str, Any], path: Path) -> None:
         ("tasks", TASKS),
         ("devices", DEVICES),
         ("implementations", IMPLEMENTATIONS),
+        ("strategies", STRATEGIES),
     ):
         for name in values[key]:
             if name not in choices:
@@ -161,6 +172,15 @@ def _runnable(model: str, optimizer: str, implementation: str, dtype: str, devic
     return task == "train" or get_model_spec(model).has_backbone
 
 
+def _strategy_runnable(strategy: str, mode: str, scope: str) -> bool:
+    from hellotorch.parallel import get_strategy
+
+    spec = get_strategy(strategy)
+    if mode == "eager":
+        return not spec.compiled_only
+    return scope in spec.scopes
+
+
 @dataclass(frozen=True)
 class ProfileFile:
     """What a profile file describes: its cases as plain fields, and how hard to measure them."""
@@ -197,7 +217,9 @@ def load_profile_file(path: str | Path, *, devices: tuple[str, ...]) -> ProfileF
             continue
         spec = get_model_spec(model)
         how = [("-", "inductor")] if mode == "eager" else itertools.product(values["scopes"], values["backends"])
-        for scope, backend in how:
+        for (scope, backend), strategy in itertools.product(how, values["strategies"]):
+            if not _strategy_runnable(strategy, mode, scope):
+                continue
             cases.append(
                 {
                     "task": task,
@@ -211,6 +233,8 @@ def load_profile_file(path: str | Path, *, devices: tuple[str, ...]) -> ProfileF
                     "scope": scope,
                     "backend": backend,
                     "seq_len": seq_len if spec.has_sequence else 0,
+                    "strategy": strategy,
+                    "world_size": 1 if strategy == "none" else values.get("nproc", DEFAULT_NPROC),
                 }
             )
     cases = list({case_id(case): case for case in cases}.values())

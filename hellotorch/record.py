@@ -84,6 +84,11 @@ _FIELDS = (
     Field("backend", str, "torch.compile backend"),
     Field("compiled", bool, "whether the case runs under torch.compile"),
     Field("cold_compile", bool, "whether the profile asked for a cold compile in a fresh process"),
+    Field("scenario", str, "recompilation scenario, or none"),
+    Field("scenario_steps", int, "steps of the scenario's epoch", minimum=1),
+    Field("scenario_compile_s", float, "compile time the recompilations added over the epoch, s", minimum=0),
+    Field("strategy", str, "data-parallel strategy (ddp, ddp-ca, fsdp2) or none for one process"),
+    Field("world_size", int, "processes (ranks) torchrun started; 1 for one process", minimum=1),
     # How it was run.
     Field("profile", str, "the profile the case came from"),
     Field("threads", int, "CPU threads, fixed before compiling", minimum=1),
@@ -96,6 +101,27 @@ _FIELDS = (
     Field("compile_s", float, "compile time in this process (first call minus a steady step), s", minimum=0),
     Field("compile_cache", str, "Inductor FX-graph cache during that compile", ("hit", "miss", "mixed", "none")),
     Field("cold_compile_s", float, "compile time from an empty cache in a fresh process, s", minimum=0),
+    Field("cache_states", bool, "whether the profile asked for compile times per cache state"),
+    Field("cold_compile_spread_s", float, "slowest minus fastest of the cold compiles, s", minimum=0),
+    Field(
+        "warm_compile_s", float, "compile time with the local caches populated, median of fresh processes, s", minimum=0
+    ),
+    Field("warm_compile_spread_s", float, "slowest minus fastest of the warm compiles, s", minimum=0),
+    Field(
+        "portable_compile_s",
+        float,
+        "compile time after load_cache_artifacts() into empty caches (load included), median, s",
+        minimum=0,
+    ),
+    Field("portable_compile_spread_s", float, "slowest minus fastest of the portable compiles, s", minimum=0),
+    Field("portable_load_s", float, "time load_cache_artifacts() took, median, s", minimum=0),
+    Field("regional_cold_compile_s", float, "each block compiled, caches off: median compile time, s", minimum=0),
+    Field("regional_cold_compile_spread_s", float, "spread of the regional cold compiles, s", minimum=0),
+    Field("regional_warm_compile_s", float, "each block compiled, caches populated: median, s", minimum=0),
+    Field("regional_warm_compile_spread_s", float, "spread of the regional warm compiles, s", minimum=0),
+    Field("regional_portable_compile_s", float, "each block compiled, from portable artifacts: median, s", minimum=0),
+    Field("regional_portable_compile_spread_s", float, "spread of the regional portable compiles, s", minimum=0),
+    Field("regional_step_ms", float, "steady step time with each block compiled instead, median, ms", minimum=0),
     Field("speedup", float, "paired speedup: eager / compiled time, median of interleaved pairs", minimum=0),
     Field("speedup_q1", float, "first quartile of the paired ratios", minimum=0),
     Field("speedup_q3", float, "third quartile of the paired ratios", minimum=0),
@@ -103,6 +129,13 @@ _FIELDS = (
     Field("speedup_steps_per_block", int, "steps per timed block of a pair", minimum=1),
     Field("paired_eager_ms", float, "median eager step time within the pairs, ms", minimum=0),
     Field("paired_compiled_ms", float, "median compiled step time within the pairs, ms", minimum=0),
+    # Distributed cases: per rank, in rank order, and the spread.
+    Field("compile_s_spread", float, "slowest minus fastest rank's compile time, s", minimum=0),
+    Field("rank_compile_s", str, "compile time of each rank, s, in rank order"),
+    Field("rank_graph_breaks", str, "graph breaks of each rank"),
+    Field("rank_recompiles", str, "recompiles of each rank"),
+    Field("rank_peak_memory_bytes", str, "peak memory of each rank, bytes"),
+    Field("parity_against", str, "what the loss curve was compared with", ("eager", "one process")),
     # What Dynamo did.
     Field("unique_graphs", int, "graphs Dynamo captured", minimum=0),
     Field("graph_breaks", int, "Dynamo graph breaks", minimum=0),
@@ -140,7 +173,12 @@ _FIELDS = (
 FIELDS: dict[str, Field] = {field.name: field for field in _FIELDS}
 
 #: Present in every record.
-REQUIRED = ("id", *(name for name in ID_FIELDS if name not in ("scope", "backend")), "compiled", "status")
+REQUIRED = (
+    "id",
+    *(name for name in ID_FIELDS if name not in ("scope", "backend", "strategy", "world_size", "scenario")),
+    "compiled",
+    "status",
+)
 #: Present in every record of a case that was measured.
 REQUIRED_MEASURED = ("samples_per_s", "speedup")
 #: Present, besides, in every measured compiled case: what the gate reads.

@@ -28,10 +28,12 @@ from typing import Any
 
 import torch
 
-from hellotorch.cases import Profile, build_profile
+from hellotorch.cases import Profile
 from hellotorch.errors import BadInput, NothingToRun
 from hellotorch.files import check_output_dir
+from hellotorch.parallel import check_ranks_fit
 from hellotorch.profilefile import is_profile_file, models_profile_text
+from hellotorch.profiles import build_profile
 from hellotorch.runfiles import BENCHMARK_JSON, JournalError, new_run_dir, read_journal
 
 #: The suite the package ships (a checkout's bench/ re-exports it): runs wherever hellotorch is installed.
@@ -89,7 +91,15 @@ def _runnable_here(devices: tuple[str, ...]) -> None:
 
 
 def _pytest_command(
-    profile_arg: str, device: str, run_dir: Path, *, threads: int | None, keyword: str | None, cases: Sequence[str]
+    profile_arg: str,
+    device: str,
+    run_dir: Path,
+    *,
+    threads: int | None,
+    keyword: str | None,
+    cases: Sequence[str],
+    nproc: int | None = None,
+    dist_timeout_s: float | None = None,
 ) -> list[str]:
     command = [
         sys.executable,
@@ -115,6 +125,10 @@ def _pytest_command(
         command.append(f"--hellotorch-threads={threads}")
     if keyword:
         command += ["-k", keyword]
+    if nproc is not None:
+        command.append(f"--hellotorch-nproc={nproc}")
+    if dist_timeout_s is not None:
+        command.append(f"--hellotorch-dist-timeout={dist_timeout_s}")
     return command + [f"--hellotorch-case={case}" for case in cases]
 
 
@@ -156,12 +170,15 @@ def run_suite(
     keyword: str | None = None,
     threads: int | None = None,
     models: Sequence[str] = (),
+    nproc: int | None = None,
+    dist_timeout_s: float | None = None,
 ) -> SuiteOutcome:
     """Run ``profile`` on ``device`` (cpu, cuda or all) into a new run folder under ``results_root``.
 
     ``models``, when given, replaces the profile with the default matrix of
     those models (:func:`hellotorch.profilefile.models_profile_text`), kept
-    in the run folder as ``models.toml``.
+    in the run folder as ``models.toml``. ``nproc`` sets the ranks of the
+    profile's distributed cases; ``dist_timeout_s`` how long one may run.
     """
     devices = resolve_devices(device)
     check_keyword(keyword)
@@ -176,19 +193,30 @@ def run_suite(
         if is_profile_file(profile):
             profile = str(Path(profile).resolve())  # the child runs elsewhere
         try:
-            plan = build_profile(profile, devices=devices, only=cases)
+            plan = build_profile(profile, devices=devices, only=cases, nproc=nproc)
         except ValueError as error:
             if staging is None:
                 raise
             raise BadInput(str(error).split(": models: ", 1)[-1]) from None  # name the model, not the staged file
         _runnable_here(devices)
+        for planned in plan.cases:
+            check_ranks_fit(device=planned.device, world_size=planned.world_size)
         run_dir = new_run_dir(root.resolve(), device=device, profile=plan.name)
         if staging is not None:
             profile = str(shutil.move(profile, run_dir / "models.toml"))
     finally:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
-    command = _pytest_command(profile, device, run_dir, threads=threads, keyword=keyword, cases=cases)
+    command = _pytest_command(
+        profile,
+        device,
+        run_dir,
+        threads=threads,
+        keyword=keyword,
+        cases=cases,
+        nproc=nproc,
+        dist_timeout_s=dist_timeout_s,
+    )
     # Plug-in models beside the user's code stay importable from the child, which
     # runs from the run folder: nothing pytest writes lands in the package.
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")])))

@@ -31,13 +31,16 @@ _DERIVED = {
 }
 _ORDER = (
     "id task device device_name model batch_size optimizer implementation dtype mode scope backend "
+    "strategy world_size "
     "median_ms iqr_ms samples_per_s speedup speedup_q1 speedup_q3 speedup_vs_best_eager best_eager "
     "compile_s compile_cache cold_compile_s break_even_steps graph_breaks recompiles peak_memory_mb "
-    "achieved_gflops mfu parity parity_max_abs_diff status failure"
+    "compile_s_spread rank_compile_s rank_graph_breaks rank_recompiles rank_peak_memory_bytes "
+    "achieved_gflops mfu parity parity_against parity_max_abs_diff status failure"
 ).split()
 #: Column name -> what it means (README.md shows this table).
 COLUMNS: dict[str, str] = {name: _DERIVED[name] if name in _DERIVED else FIELDS[name].meaning for name in _ORDER}
-CASE_KEYS = ("task", "device", "model", "batch_size", "optimizer", "dtype")
+#: What makes two rows the same step (the fair eager baseline is chosen among rows sharing these).
+CASE_KEYS = ("task", "device", "model", "batch_size", "optimizer", "dtype", "strategy", "world_size")
 
 
 def break_even_steps(compile_s: float, eager_ms: float, speedup: float) -> float:
@@ -60,6 +63,9 @@ def cases_frame(run: Run) -> pd.DataFrame:
     for column in (*FIELDS, "median_s", "iqr_s"):
         if column not in frame:
             frame[column] = np.nan
+    # Records from before distributed cases existed ran in one process.
+    frame["strategy"] = frame["strategy"].fillna("none")
+    frame["world_size"] = frame["world_size"].fillna(1).astype(int)
     frame["median_ms"] = frame["median_s"].astype(float) * 1e3
     frame["iqr_ms"] = frame["iqr_s"].astype(float) * 1e3
     frame["peak_memory_mb"] = frame["peak_memory_bytes"].astype(float) / 2**20
@@ -143,6 +149,33 @@ SUMMARY_VIEW = {
 }
 
 
+DISTRIBUTED_VIEW = {
+    "case": "case",
+    "median_ms": "slowest-rank step ms",
+    "samples_per_s": "global samples/s",
+    "speedup": "speedup",
+    "rank_compile_s": "compile s per rank",
+    "compile_s_spread": "compile spread s",
+    "rank_graph_breaks": "breaks per rank",
+    "rank_recompiles": "recompiles per rank",
+    "peak_memory_mb": "peak MiB (largest rank)",
+    "parity": "parity vs one process",
+    "parity_max_abs_diff": "max loss diff",
+}
+
+
+def _distributed_section(ok: pd.DataFrame) -> list[str]:
+    """Per-rank facts of the distributed cases, in a table of their own."""
+    distributed = ok[ok["strategy"] != "none"]
+    if distributed.empty:
+        return []
+    view = distributed.assign(case=[case_title(row) for _, row in distributed.iterrows()])
+    view = view[list(DISTRIBUTED_VIEW)].rename(columns=DISTRIBUTED_VIEW)
+    lines = ["", "## Distributed (torchrun): per rank, parity against one process on the global batch", ""]
+    notes = sorted({note for note in distributed["note"].dropna()})
+    return lines + [f"_{note}_" for note in notes] + ["", markdown(view.map(_fmt))]
+
+
 def markdown(frame: pd.DataFrame, **options: Any) -> str:
     """A GitHub Markdown table of ``frame`` (pandas' ``to_markdown``)."""
     return frame.to_markdown(index=False, **options)
@@ -175,6 +208,7 @@ def to_markdown(frame: pd.DataFrame, run: Run) -> str:
         )
         view = view[[c for c in SUMMARY_VIEW if c in view]].rename(columns=SUMMARY_VIEW)
         lines += ["", f"## {task} · {device} · {model}", "", markdown(view.map(_fmt))]
+    lines += _distributed_section(ok)
     failed = frame[frame["status"] == "failed"]
     if len(failed):
         lines += ["", "## Failed cases", ""]

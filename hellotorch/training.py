@@ -32,6 +32,7 @@ from hellotorch.errors import StepFailed, describe
 from hellotorch.lora import add_adapters
 from hellotorch.models import Batch, Classifier, ModelConfig, build_head, build_model, get_model_spec, make_batch
 from hellotorch.optimizers import build_optimizer
+from hellotorch.parallel import Parallelism, remap_param_groups
 
 __all__ = ["FinetuneConfig", "RunConfig", "TrainingSetup", "prepare", "prepare_finetuning", "prepare_training", "train"]
 
@@ -50,20 +51,46 @@ class TrainingSetup:
     batch: Batch
     step: BoundStep
 
+    @property
+    def blocks(self) -> nn.Module | None:
+        """The model's container of repeated blocks (regional compilation), or None."""
+        return self.run.model_spec.repeated_blocks(self.model.backbone)
+
 
 def _place(model: Classifier, run: RunConfig) -> Classifier:
     return model.to(device=torch.device(run.device), dtype=run.precision.param_dtype)
 
 
-def _assemble(run: RunConfig, model: Classifier, param_groups: list[dict], batch: Batch) -> TrainingSetup:
+def _assemble(
+    run: RunConfig, model: Classifier, param_groups: list[dict], batch: Batch, parallel: Parallelism | None
+) -> TrainingSetup:
+    blocks = run.model_spec.repeated_blocks(model.backbone)
+    step_model: nn.Module = model
+    if parallel is not None:
+        names = {id(param): name for name, param in model.named_parameters()}
+        step_model = parallel.wrap(model, blocks=blocks)
+        param_groups = remap_param_groups(names, param_groups, model)
+        batch = parallel.shard(batch)
     optimizer = build_optimizer(run.optimizer, param_groups, lr=run.lr, implementation=run.implementation)
     loss_fn = run.model_spec.make_loss()
-    step = bind_step(model, optimizer, loss_fn, precision=run.autocast, config=run.compile)
+    step = bind_step(
+        step_model,
+        optimizer,
+        loss_fn,
+        precision=run.autocast,
+        config=run.compile,
+        blocks=blocks,
+        dynamo_settings=parallel.dynamo_settings if parallel is not None else None,
+    )
     return TrainingSetup(run=run, model=model, optimizer=optimizer, loss_fn=loss_fn, batch=batch, step=step)
 
 
-def prepare_training(run: RunConfig) -> TrainingSetup:
-    """A fresh, seeded model with its optimizer, batch and bound step."""
+def prepare_training(run: RunConfig, parallel: Parallelism | None = None) -> TrainingSetup:
+    """A fresh, seeded model with its optimizer, batch and bound step.
+
+    With ``parallel``, this rank's share: the model wrapped or sharded by the
+    strategy, and its slice of the global batch.
+    """
     config = run.resolved_model_config
     model = _place(build_model(run.model, config=config, seed=run.seed), run)
     batch = make_batch(
@@ -74,7 +101,7 @@ def prepare_training(run: RunConfig) -> TrainingSetup:
         device=run.device,
         dtype=run.precision.param_dtype,
     )
-    return _assemble(run, model, [{"params": list(model.parameters())}], batch)
+    return _assemble(run, model, [{"params": list(model.parameters())}], batch, parallel)
 
 
 def finetune_model_config(run: RunConfig) -> ModelConfig:
@@ -93,7 +120,9 @@ def freeze_batchnorm_statistics(module: nn.Module) -> None:
             layer.eval()
 
 
-def prepare_finetuning(run: RunConfig, pretrained: Classifier, finetune: FinetuneConfig) -> TrainingSetup:
+def prepare_finetuning(
+    run: RunConfig, pretrained: Classifier, finetune: FinetuneConfig, parallel: Parallelism | None = None
+) -> TrainingSetup:
     """Fine-tune ``pretrained`` (left untouched) on the model's second task.
 
     The backbone is frozen before the step is compiled: freezing afterwards
@@ -136,19 +165,21 @@ def prepare_finetuning(run: RunConfig, pretrained: Classifier, finetune: Finetun
         device=run.device,
         dtype=run.precision.param_dtype,
     )
-    return _assemble(dataclasses.replace(run, model_config=config), model, groups, batch)
+    return _assemble(dataclasses.replace(run, model_config=config), model, groups, batch, parallel)
 
 
-def prepare(run: RunConfig, finetune: FinetuneConfig | None = None) -> TrainingSetup:
+def prepare(
+    run: RunConfig, finetune: FinetuneConfig | None = None, parallel: Parallelism | None = None
+) -> TrainingSetup:
     """Training, or fine-tuning from the seeded initial weights standing in as "pretrained".
 
     Benchmarks and parity checks measure the step, which does not depend on
     what the backbone learnt; ``hellotorch finetune`` loads a real checkpoint.
     """
     if finetune is None:
-        return prepare_training(run)
+        return prepare_training(run, parallel)
     pretrained = build_model(run.model, config=run.resolved_model_config, seed=run.seed)
-    return prepare_finetuning(run, pretrained, finetune)
+    return prepare_finetuning(run, pretrained, finetune, parallel)
 
 
 StepCallback = Callable[[int, torch.Tensor], None]

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from hellotorch.cases import PROFILES, build_profile
 from hellotorch.labels import ID_FIELDS
+from hellotorch.profiles import PROFILES, build_profile
 from hellotorch.record import FIELDS
 
 TESTS = Path(__file__).parent

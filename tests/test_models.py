@@ -55,10 +55,12 @@ def test_hello_labels_are_float_zero_or_one():
 
 def test_mlp_width_and_depth_are_settable():
     model = build_model("mlp", config=model_config("mlp", width=32, depth=2))
-    linears = [m for m in model.backbone if isinstance(m, torch.nn.Linear)]
+    linears = [m for m in model.backbone.modules() if isinstance(m, torch.nn.Linear)]
     assert [m.out_features for m in linears] == [32, 32]
-    assert any(isinstance(m, torch.nn.LayerNorm) for m in model.backbone)
-    assert any(isinstance(m, torch.nn.GELU) for m in model.backbone)
+    assert any(isinstance(m, torch.nn.LayerNorm) for m in model.backbone.modules())
+    assert any(isinstance(m, torch.nn.GELU) for m in model.backbone.modules())
+    # One module per block: what regional compilation compiles and FSDP2 shards.
+    assert len(get_model_spec("mlp").repeated_blocks(model.backbone)) == 2
 
 
 def test_transformer_uses_pytorch_encoder_layers():

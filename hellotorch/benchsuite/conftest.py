@@ -23,9 +23,10 @@ import pytest
 import torch
 
 from hellotorch import envinfo, runfiles
-from hellotorch.cases import build_profile
 from hellotorch.devices import set_threads
+from hellotorch.distbench import DEFAULT_TIMEOUT_S, SlowestRankTimer
 from hellotorch.peaks import device_peaks
+from hellotorch.profiles import build_profile
 from hellotorch.timing import synchronized_clock
 
 # Rounds shorter than this are dominated by the clock (and, on CUDA, the sync).
@@ -39,6 +40,13 @@ def pytest_addoption(parser):
     group.addoption("--hellotorch-run-dir", default=None, help="run folder for the journal and loss curves")
     group.addoption("--hellotorch-threads", type=int, default=None, help="CPU threads (default: PyTorch's)")
     group.addoption("--hellotorch-case", action="append", default=[], help="run only this case id (repeatable)")
+    group.addoption("--hellotorch-nproc", type=int, default=None, help="ranks of the distributed cases")
+    group.addoption(
+        "--hellotorch-dist-timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        help=f"seconds a distributed case may run before its ranks are stopped (default {DEFAULT_TIMEOUT_S:g})",
+    )
 
 
 class RunState:
@@ -55,6 +63,7 @@ class RunState:
                 config.getoption("--hellotorch-profile"),
                 devices=self.devices,
                 only=config.getoption("--hellotorch-case"),
+                nproc=config.getoption("--hellotorch-nproc"),
             )
         except ValueError as error:
             raise pytest.UsageError(str(error)) from None
@@ -95,7 +104,8 @@ def pytest_generate_tests(metafunc):
         marks = [
             pytest.mark.benchmark(
                 group=f"{case.task}-{case.device}-{case.model}",
-                timer=synchronized_clock,
+                # A distributed case is timed on its ranks; its own timer replays their rounds.
+                timer=SlowestRankTimer() if case.distributed else synchronized_clock,
                 max_time=state.profile.max_time,
                 min_rounds=state.profile.min_rounds,
                 min_time=MIN_ROUND_SECONDS,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from hellotorch import record, runfiles
-from hellotorch.benchrun import CaseFailed, measure_case
+from hellotorch.benchrun import CaseFailed, Distributed, measure_case
 
 
 def _summary(benchmark) -> dict:
@@ -32,11 +32,22 @@ def _progress(request, text: str) -> None:
             reporter.write_line(text)
 
 
+def _distributed(case, request) -> Distributed | None:
+    if not case.distributed:
+        return None
+    timer = request.node.get_closest_marker("benchmark").kwargs["timer"]
+    return Distributed(timer=timer, timeout_s=request.config.getoption("--hellotorch-dist-timeout"))
+
+
 def test_step(case, benchmark, run_state, request):
     report = None
     try:
         report = measure_case(
-            case, profile=run_state.profile, benchmark=benchmark, peaks=run_state.peaks.get(case.device, {})
+            case,
+            profile=run_state.profile,
+            benchmark=benchmark,
+            peaks=run_state.peaks.get(case.device, {}),
+            distributed=_distributed(case, request),
         )
     except CaseFailed as error:
         run_state.failed.append({"id": case.id, "reason": str(error)})
@@ -57,7 +68,9 @@ def test_step(case, benchmark, run_state, request):
     extra = benchmark.extra_info
     line = f"  {case.id}: median {extra['samples_per_s']:.0f} samples/s"
     if report is not None:
-        line += f", compile {extra['compile_s']:.1f} s, speedup {extra['speedup']:.2f}x, parity {report.verdict}"
+        if case.compiled:
+            line += f", compile {extra['compile_s']:.1f} s, speedup {extra['speedup']:.2f}x"
+        line += f", parity {report.verdict}"
         if run_state.run_dir is not None:
             runfiles.append_curves(run_state.run_dir, case.as_dict(), report.eager_losses, report.compiled_losses)
         if report.verdict == "fail":

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 
-from hellotorch.cli.options import non_empty, positive_int
+from hellotorch.cli.options import non_empty, positive_float, positive_int
 from hellotorch.errors import ExitCode
 
 
 def setup_arguments(commands: argparse._SubParsersAction) -> None:
-    from hellotorch.cases import PROFILES
+    from hellotorch.profiles import PROFILES
 
     bench = commands.add_parser("bench", help="run a benchmark profile into a new run folder, then report it")
     bench.add_argument(
@@ -37,6 +37,16 @@ def setup_arguments(commands: argparse._SubParsersAction) -> None:
     )
     bench.add_argument("--case", action="append", default=[], metavar="ID", help="run only this case (repeatable)")
     bench.add_argument("--results", type=non_empty, default="results", help="where run folders go (default ./results)")
+    bench.add_argument(
+        "--nproc", type=positive_int, default=None, help="ranks of the profile's distributed cases (torchrun)"
+    )
+    bench.add_argument(
+        "--dist-timeout",
+        type=positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="stop a distributed case's ranks after this long and record it failed (default 600)",
+    )
     bench.add_argument("--no-report", action="store_true", help="skip the tables and plots")
     bench.set_defaults(handler=run_bench)
 
@@ -53,6 +63,8 @@ def run_bench(args: argparse.Namespace) -> int:
         keyword=args.keyword,
         threads=args.threads,
         models=args.models,
+        nproc=args.nproc,
+        dist_timeout_s=args.dist_timeout,
     )
     written = f"wrote {outcome.json_path}" if outcome.json_path else "no complete benchmark.json (see cases.jsonl)"
     print(

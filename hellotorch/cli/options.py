@@ -118,3 +118,57 @@ def run_config(args: argparse.Namespace, *, model: str | None, optimizer: str, m
         model_config=model_config(model, **shape),
         **run_options(args, optimizer=optimizer, mode=mode, lr=lr),
     )
+
+
+def add_distributed_options(group: argparse._ArgumentGroup) -> None:
+    """``--nproc`` and ``--strategy``: run the step on N ranks under torchrun."""
+    from hellotorch.parallel import STRATEGIES
+
+    group.add_argument(
+        "--nproc", type=positive_int, default=None, help="ranks to start with torchrun (default: one process)"
+    )
+    group.add_argument(
+        "--strategy",
+        default=None,
+        help=f"with --nproc: {', '.join(s for s in STRATEGIES if s != 'none')} (default ddp)",
+    )
+
+
+#: Options a distributed run takes from the case's defaults; refused with --nproc rather than ignored.
+_NOT_DISTRIBUTED = {"width": "--width", "depth": "--depth", "save": "--save", "dropout": "--dropout"}
+
+
+def distributed_case(args: argparse.Namespace, run, *, task: str, command_lr: float | None = None):
+    """The :class:`~hellotorch.cases.BenchCase` of ``run`` on ``args.nproc`` ranks, or None without ``--nproc``.
+
+    A distributed run is a benchmark case: it trains at the optimizer's default
+    learning rate; ``command_lr`` is the command's own default, accepted as "not given".
+    """
+    from hellotorch.cases import BenchCase
+
+    if args.nproc is None:
+        if args.strategy is not None:
+            raise ValueError("--strategy: only with --nproc")
+        return None
+    if args.lr not in (None, command_lr, run.optimizer_spec.default_lr):
+        raise ValueError(
+            f"--lr: a distributed run uses {run.optimizer}'s default learning rate ({run.optimizer_spec.default_lr:g})"
+        )
+    for key, option in _NOT_DISTRIBUTED.items():
+        if getattr(args, key, None) not in (None, False):
+            raise ValueError(f"{option}: not supported with --nproc (a distributed run uses the case's defaults)")
+    if args.seed != 0:
+        raise ValueError("--seed: not supported with --nproc (a distributed run uses seed 0)")
+    from hellotorch.parallel import check_ranks_fit
+
+    check_ranks_fit(device=run.device, world_size=args.nproc)
+    fields = run.case_fields(task=task)
+    return BenchCase(
+        **{key: fields[key] for key in ("task", "device", "model", "batch_size", "optimizer", "implementation")},
+        dtype=fields["dtype"],
+        mode=fields["mode"],
+        scope=fields["scope"],
+        backend=run.compile.backend,
+        strategy=args.strategy or "ddp",
+        world_size=args.nproc,
+    )

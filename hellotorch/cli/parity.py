@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import argparse
 
-from hellotorch.cli.options import add_step_options, non_empty, positive_int, run_config
+from hellotorch.cli.options import (
+    add_distributed_options,
+    add_step_options,
+    distributed_case,
+    non_empty,
+    positive_int,
+    run_config,
+)
 from hellotorch.errors import ExitCode
 
 
@@ -20,6 +27,7 @@ def setup_arguments(commands: argparse._SubParsersAction) -> None:
     parity.add_argument("--finetune", action="store_true", help="check fine-tuning (frozen backbone, new head)")
     parity.add_argument("--lora", type=positive_int, default=0, metavar="RANK", help="check LoRA fine-tuning")
     parity.add_argument("--dropout", type=float, default=None, help="backbone dropout (mlp/transformer)")
+    add_distributed_options(parity.add_argument_group("distributed (against one process on the global batch)"))
     parity.add_argument(
         "--matrix",
         action="store_true",
@@ -49,6 +57,11 @@ def run_parity(args: argparse.Namespace) -> int:
     if args.csv:
         raise ValueError("--csv: only with --matrix")
     run = _run(args, args.model, args.optimizer)
+    if args.nproc is not None and args.lora:
+        raise ValueError("--lora: not with --nproc (distributed fine-tuning checks a frozen backbone: --finetune)")
+    case = distributed_case(args, run, task="finetune" if args.finetune else "train")
+    if case is not None:
+        return _parity_distributed(args, case)
     finetune = None
     if args.lora:
         finetune = FinetuneConfig(lora_rank=args.lora)
@@ -62,6 +75,21 @@ def run_parity(args: argparse.Namespace) -> int:
     report = check_parity(run, steps=args.steps, finetune=finetune)
     print(format_report(report))
     return ExitCode.OK if report.verdict == "pass" else ExitCode.CHECK_FAILED
+
+
+def _parity_distributed(args: argparse.Namespace, case) -> int:
+    from hellotorch.distbench import distributed_curve
+    from hellotorch.distparity import compare_with_one_process
+    from hellotorch.parity import format_report
+
+    print(f"parity of {case.title} vs one process on the global batch, {args.steps} steps", flush=True)
+    for arm in (case.eager_twin(), case) if case.compiled else (case,):
+        report = compare_with_one_process(arm, distributed_curve(arm, steps=args.steps)["losses"])
+        print(f"{arm.title}:")
+        print(format_report(report))
+        if report.verdict != "pass":
+            return ExitCode.CHECK_FAILED
+    return ExitCode.OK
 
 
 def _names(text: str, *, every: list[str]) -> list[str]:

@@ -9,15 +9,26 @@ from __future__ import annotations
 
 import argparse
 
-from hellotorch.cli.options import add_step_options, positive_float, positive_int, run_config, run_options
+from hellotorch.cli.options import (
+    add_distributed_options,
+    add_step_options,
+    distributed_case,
+    positive_float,
+    positive_int,
+    run_config,
+    run_options,
+)
 from hellotorch.errors import ExitCode
+
+#: the tutorial's learning rate: train's and finetune's default.
+TRAIN_DEFAULT_LR = 0.01
 
 
 def _add_run_options(parser: argparse.ArgumentParser, *, model_default: str | None) -> None:
     from hellotorch.compiling import COMPILE_MODES
 
     run = parser.add_argument_group("run")
-    add_step_options(run, model_default=model_default, lr_default=0.01)
+    add_step_options(run, model_default=model_default, lr_default=TRAIN_DEFAULT_LR)
     run.add_argument(
         "--compile",
         nargs="?",
@@ -31,6 +42,8 @@ def _add_run_options(parser: argparse.ArgumentParser, *, model_default: str | No
     run.add_argument("--save", metavar="PATH", default=None, help="write a checkpoint here at the end")
     run.add_argument("--log-every", type=positive_int, default=None, metavar="N", help="print the loss every N steps")
     run.add_argument("--quiet", action="store_true", help="print only the final line")
+    if model_default is not None:  # train, not finetune
+        add_distributed_options(run)
 
 
 def setup_arguments(commands: argparse._SubParsersAction) -> None:
@@ -81,11 +94,33 @@ def run_train(args: argparse.Namespace) -> int:
     from hellotorch.workflows import run_training
 
     run = run_config(args, model=args.model, optimizer=args.optimizer, mode=args.compile, lr=args.lr)
+    case = distributed_case(args, run, task="train", command_lr=TRAIN_DEFAULT_LR)
+    if case is not None:
+        return _train_distributed(args, case)
     check_output_file(args.save, option="--save")
     quiet_compile_logs()
     set_threads(args.threads)
     print(f"training {_describe(run, task='train')}, {args.steps} steps", flush=True)
     return _finish(run_training(run, steps=args.steps, on_step=_progress(args), save=args.save))
+
+
+def _train_distributed(args: argparse.Namespace, case) -> int:
+    from hellotorch.distbench import distributed_curve
+
+    lr = case.run_config().lr
+    print(f"training {case.title} under torchrun, lr {lr:g} (the optimizer's default), {args.steps} steps", flush=True)
+    report = distributed_curve(case, steps=args.steps)
+    every = args.log_every or max(1, args.steps // 10)
+    for index, loss in enumerate(report["losses"]):
+        if not args.quiet and (index == 0 or (index + 1) % every == 0):
+            print(f"step {index + 1:>{len(str(args.steps))}}/{args.steps}  loss {loss:.6f}  (mean over ranks)")
+    for rank, facts in enumerate(report["ranks"]):
+        print(
+            f"rank {rank}: first step {facts['first_call_s']:.2f} s, "
+            f"{facts['graph_breaks']} graph breaks, {facts['recompiles']} recompiles"
+        )
+    print(f"final loss {report['losses'][-1]:.6f} after {args.steps} steps ({report['launch_s']:.1f} s with launching)")
+    return ExitCode.OK
 
 
 def run_finetune(args: argparse.Namespace) -> int:

@@ -79,6 +79,14 @@ class ModelSpec:
     flops_per_sample: Callable[[ModelConfig], int] | None = None
     #: whether ``seq_len`` is an axis of this model's data.
     has_sequence: bool = False
+    #: path, inside the backbone, of the container (ModuleList or Sequential) of
+    #: its repeated blocks ("" for the backbone itself); None where there are
+    #: none. Regional compilation compiles each block; FSDP2 shards each.
+    blocks: str | None = None
+
+    def repeated_blocks(self, backbone: nn.Module) -> nn.Module | None:
+        """The backbone's container of repeated blocks, or None."""
+        return None if self.blocks is None else backbone.get_submodule(self.blocks)
 
     @property
     def has_backbone(self) -> bool:

@@ -145,4 +145,5 @@ GPT = ModelSpec(
     build_model_head=_tied_head,
     flops_per_sample=_flops_per_sample,
     has_sequence=True,
+    blocks="blocks",
 )

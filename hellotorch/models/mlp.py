@@ -15,17 +15,30 @@ def one_hot_targets(scores: torch.Tensor) -> torch.Tensor:
     return nn.functional.one_hot(scores.argmax(dim=1), scores.shape[1]).to(torch.float32)
 
 
+class MLPBlock(nn.Module):
+    """Linear -> LayerNorm -> GELU (-> Dropout): many small elementwise ops, which is where Inductor's fusion pays off.
+
+    A module of its own (not a slice of one Sequential) so that regional
+    compilation and FSDP2 have a repeated block to compile or shard.
+    """
+
+    def __init__(self, width_in: int, width: int, dropout: float) -> None:
+        super().__init__()
+        self.linear = nn.Linear(width_in, width)
+        self.norm = nn.LayerNorm(width)
+        self.act = nn.GELU()
+        self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.act(self.norm(self.linear(features))))
+
+
 def _backbone(config: ModelConfig) -> tuple[nn.Module, int]:
-    layers: list[nn.Module] = []
-    width_in = MLP_FEATURES
+    blocks, width_in = [], MLP_FEATURES
     for _ in range(config.depth):
-        # Linear -> LayerNorm -> GELU: many small elementwise ops, which is
-        # where Inductor's fusion pays off.
-        layers += [nn.Linear(width_in, config.width), nn.LayerNorm(config.width), nn.GELU()]
-        if config.dropout:
-            layers.append(nn.Dropout(config.dropout))
+        blocks.append(MLPBlock(width_in, config.width, config.dropout))
         width_in = config.width
-    return nn.Sequential(*layers), width_in
+    return nn.Sequential(*blocks), width_in
 
 
 def _batch(config: ModelConfig, batch_size: int, seed: int, task: int) -> Batch:
@@ -44,4 +57,5 @@ MLP = ModelSpec(
     make_loss=nn.CrossEntropyLoss,
     default_batch_size=64,
     finetune_classes=4,
+    blocks="",
 )

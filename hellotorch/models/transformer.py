@@ -71,4 +71,5 @@ TRANSFORMER = ModelSpec(
     default_batch_size=32,
     finetune_classes=4,
     has_sequence=True,
+    blocks="layers",
 )

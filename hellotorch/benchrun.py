@@ -197,7 +197,14 @@ def measure_case(
         extra.update(paired.as_fields())
         if case.cache_states:
             try:
-                extra.update(measure_cache_states(case, on_rows=compile_rows, on_progress=progress))
+                extra.update(
+                    measure_cache_states(
+                        case,
+                        regional=profile.measurement.regional_compile,
+                        on_rows=compile_rows,
+                        on_progress=progress,
+                    )
+                )
             except CompileCostFailed as error:
                 raise CaseFailed(str(error)) from error
         elif case.cold_compile:

@@ -135,6 +135,8 @@ class Measurement:
     pairs: int
     #: steps of the loss-parity curve of every compiled case.
     parity_steps: int
+    #: with ``cache_states``: also measure each state compiling block by block (doubles the cost).
+    regional_compile: bool = True
 
 
 @dataclass(frozen=True)

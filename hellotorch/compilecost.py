@@ -138,6 +138,7 @@ def measure_cache_states(
     case: BenchCase,
     *,
     processes: int = DEFAULT_PROCESSES,
+    regional: bool = True,
     on_rows: Callable[[list[dict[str, Any]]], None] | None = None,
     on_progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
@@ -148,9 +149,9 @@ def measure_cache_states(
     """
     fields: dict[str, Any] = {}
     variants = [("whole", case)]
-    regional = regional_variant(case)
-    if regional is not None:
-        variants.append(("regional", regional))
+    blockwise = regional_variant(case) if regional else None
+    if blockwise is not None:
+        variants.append(("regional", blockwise))
     for variant, measured in variants:
         for state in STATES:
             if on_progress is not None:

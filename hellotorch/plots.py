@@ -233,3 +233,28 @@ def compare_runs(table: pd.DataFrame, labels: list[str]) -> tuple[Figure, np.nda
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig, np.array([ax])
+
+
+def compile_phases(phases: pd.DataFrame, titles: dict[str, str], labels: dict[str, str]) -> tuple[Figure, np.ndarray]:
+    """Stacked bars: where each compile's time goes, per case, variant and cache state (medians)."""
+    if phases.empty:
+        return _empty("Compile phases", "no case measured its cache states")
+    cases = list(dict.fromkeys(phases["id"]))
+    fig, axes = _grid(len(cases), columns=min(3, len(cases)), size=(5.5, 3.8))
+    for ax, case in zip(axes.flat, cases):
+        rows = phases[phases["id"] == case]
+        names = [f"{v}\n{s}" for v, s in zip(rows["variant"].astype(str), rows["state"].astype(str))]
+        bottom = np.zeros(len(rows))
+        for phase, label in labels.items():
+            values = rows[f"phase_{phase}_s"].to_numpy(dtype=float)
+            ax.bar(names, values, bottom=bottom, label=label)
+            bottom += values
+        ax.set_title(titles.get(case, case), fontsize=8)
+        ax.set_ylabel("seconds")
+        ax.tick_params(axis="x", labelsize=7)
+    axes.flat[0].legend(fontsize=7)
+    for ax in list(axes.flat)[len(cases) :]:
+        ax.set_visible(False)
+    fig.suptitle("Compile phases (median of fresh processes)")
+    fig.tight_layout()
+    return fig, axes

@@ -11,7 +11,9 @@ the lists the file gives, for instance::
     modes = ["eager", "default"]
     tasks = ["train", "finetune"]
 
-and, for data-parallel cases under torchrun, ``strategies = ["none", "ddp",
+``cache_states = false`` skips the compile times per cache state (cold,
+warm, portable, regional; about 5 minutes per compiled case on a 2-core
+CPU), which are on by default. For data-parallel cases under torchrun, ``strategies = ["none", "ddp",
 "fsdp2"]`` with ``nproc = 2`` ranks (FSDP2 compiles with ``scopes =
 ["blocks"]``).
 
@@ -58,6 +60,7 @@ SETTINGS: dict[str, type] = {
     "pairs": int,
     "parity_steps": int,
     "nproc": int,
+    "cache_states": bool,
 }
 DEFAULTS: dict[str, list[Any]] = {
     "batch_sizes": [0],  # 0: the model's own default batch size
@@ -106,7 +109,11 @@ def _checked(raw: dict[str, Any], path: Path) -> dict[str, Any]:
             raise ValueError(f"profile file {path}: key {key!r} must hold positive numbers")
         values[key] = list(dict.fromkeys(items))
     for key, kind in SETTINGS.items():
-        if key in raw:
+        if key in raw and kind is bool:
+            if not isinstance(raw[key], bool):
+                raise ValueError(f"profile file {path}: key {key!r} must be true or false")
+            values[key] = raw[key]
+        elif key in raw:
             value = raw[key]
             ok = isinstance(value, (int, float) if kind is float else kind) and not isinstance(value, bool)
             if not ok or (kind is not str and not value > 0):
@@ -233,6 +240,8 @@ def load_profile_file(path: str | Path, *, devices: tuple[str, ...]) -> ProfileF
                     "scope": scope,
                     "backend": backend,
                     "seq_len": seq_len if spec.has_sequence else 0,
+                    # On by default, as asked of a profile file: compile time per cache state, for compiled cases.
+                    "cache_states": mode != "eager" and strategy == "none" and values.get("cache_states", True),
                     "strategy": strategy,
                     "world_size": 1 if strategy == "none" else values.get("nproc", DEFAULT_NPROC),
                 }
@@ -257,6 +266,7 @@ def models_profile_text(models: list[str] | tuple[str, ...]) -> str:
     return (
         f'description = "the default matrix of {", ".join(models)}"\n'
         f"models = [{names}]\n"
+        "cache_states = false\n"
         'modes = ["eager", "default"]\n'
         'tasks = ["train", "finetune"]\n'
     )

@@ -58,7 +58,7 @@ def _quick(device: str) -> list[BenchCase]:
     # Batch-size sweep at AdamW, whole step compiled; the middle size is cold-compiled too.
     for batch in (16, 64, 256):
         cases += _eager_variants(device, "mlp", batch, "adamw")
-        cases.append(_case(device, "mlp", batch, "adamw", "forloop", "default", cold_compile=batch == 64))
+        cases.append(_case(device, "mlp", batch, "adamw", "forloop", "default", cache_states=batch == 64))
     # Compile scope: the model alone.
     cases.append(_case(device, "mlp", 64, "adamw", "forloop", "default", scope="model"))
     # Optimizer sweep at batch 64.
@@ -139,6 +139,9 @@ def _compile_cost(device: str) -> list[BenchCase]:
         _case(device, model, batch, "adamw", "forloop", "default", cache_states=True)
         for model, batch in (("mlp", 64), ("transformer", 32), ("gpt", 8))
     ]
+    if device == "cuda":
+        # CUDA graphs: their compile and the memory they hold, beside the default mode's.
+        cases.append(_case(device, "mlp", 64, "adamw", "forloop", "reduce-overhead", cache_states=True))
     for scenario in ("lr-float", "lr-tensor", "last-batch", "limit"):
         cases.append(_case(device, "mlp", 64, "adamw", "forloop", "default", scenario=scenario))
     for scenario, mode in (("seq-auto", "auto-dynamic"), ("seq-mark", "auto-dynamic"), ("seq-dynamic", "dynamic")):
@@ -176,7 +179,8 @@ PROFILES: dict[str, ProfileSpec] = {
     "quick": ProfileSpec(
         "the default: 2 models, 3 batch sizes, 3 optimizers, train and fine-tune",
         _quick,
-        Measurement(max_time=0.5, min_rounds=10, pairs=30, parity_steps=100),
+        # One case's cache states, whole-step only: about 2.5 min more here, where regional doubles it.
+        Measurement(max_time=0.5, min_rounds=10, pairs=30, parity_steps=100, regional_compile=False),
     ),
     "compile": ProfileSpec(
         "what compiling costs: cold/warm/portable/regional compile of mlp, transformer, gpt; recompile scenarios",

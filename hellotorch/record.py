@@ -70,7 +70,7 @@ PARITY_VERDICTS = ("pass", "fail", "nondeterministic")
 
 _FIELDS = (
     # What the case is (labels.ID_FIELDS, plus the derived id).
-    Field("id", str, "case id: task-device-model-batch-optimizer.impl-dtype-mode.scope"),
+    Field("id", str, "case id: task-device-model-batch-optimizer.impl-dtype-mode.scope[-strategy.wN][-scenario.NAME]"),
     Field("task", str, "train, finetune (frozen backbone, new head) or lora (adapters)", TASKS),
     Field("device", str, "cpu or cuda", ("cpu", "cuda")),
     Field("model", str, "registered model name"),

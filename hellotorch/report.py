@@ -15,8 +15,11 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from hellotorch import plots
+from hellotorch.compiletable import PHASE_LABELS, cache_state_frame, markdown_sections, phase_frame
 from hellotorch.files import check_output_dir, write_atomic, write_text_atomic
+from hellotorch.labels import case_title
 from hellotorch.results import Run, load_run, read_curves
+from hellotorch.runfiles import read_compile_costs
 from hellotorch.table import cases_frame, to_markdown
 
 PLOTS: dict[str, Callable] = {
@@ -42,14 +45,23 @@ def write_report(run: Run, *, out_dir: str | Path | None = None, with_plots: boo
     out = check_output_dir(out_dir or run.folder, option="--output")
     frame = cases_frame(run)
     curves = read_curves(run)
+    costs = read_compile_costs(run.folder)
+    summary = to_markdown(frame, run) + "\n".join(markdown_sections(frame, costs)) + "\n"
     written = [
         write_atomic(out / "summary.csv", lambda temp: frame.to_csv(temp, index=False)),
-        write_text_atomic(out / "summary.md", to_markdown(frame, run)),
+        write_text_atomic(out / "summary.md", summary),
     ]
+    if costs:
+        table = cache_state_frame(costs, frame).merge(phase_frame(costs), on=["id", "variant", "state"])
+        written.append(write_atomic(out / "compile_costs.csv", lambda temp: table.to_csv(temp, index=False)))
     if with_plots:
         for name, make in PLOTS.items():
             fig, _ = make(frame, curves)
             written.append(save_figure(fig, out / name))
+        if costs:
+            titles = {row["id"]: case_title(row, omit=("device",)) for _, row in frame.iterrows()}
+            fig, _ = plots.compile_phases(phase_frame(costs), titles, PHASE_LABELS)
+            written.append(save_figure(fig, out / "compile_phases.png"))
     return written
 
 

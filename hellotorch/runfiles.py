@@ -27,6 +27,8 @@ BENCHMARK_JSON = "benchmark.json"
 PARTIAL_SUFFIX = ".partial"
 JOURNAL = "cases.jsonl"
 CURVES = "loss_curves.csv"
+#: per-process compile samples of the cases that measure their cache states (:mod:`hellotorch.compilecost`).
+COMPILE_COSTS = "compile_costs.jsonl"
 CURVE_FIELDS = ("case", "task", "model", "optimizer", "dtype", "mode", "step", "eager_loss", "compiled_loss")
 
 
@@ -121,3 +123,16 @@ def append_curves(run_dir: Path, case: dict[str, Any], eager: list[float], compi
                 + [step, repr(eager_loss), repr(compiled_loss)]
             )
         handle.flush()
+
+
+def append_compile_costs(run_dir: Path, rows: list[dict[str, Any]]) -> None:
+    for row in rows:
+        _append_line(run_dir / COMPILE_COSTS, json.dumps(row))
+
+
+def read_compile_costs(run_dir: Path) -> list[dict[str, Any]]:
+    """The compile samples of a run folder (none if it measured no cache states)."""
+    path = run_dir / COMPILE_COSTS
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -28,12 +28,15 @@ _DERIVED = {
     "best_eager": "the implementation that was the fastest eager baseline",
     "break_even_steps": "whole steps before compiling pays for itself: ceil(compile_s / (eager ms - eager ms / speedup)); inf = never",
     "peak_memory_mb": "peak memory of a warm step, MiB (see peak_memory_method)",
+    "cudagraph_extra_mb": "CUDA-graph modes: peak memory beyond the default mode's on the same step, MiB",
 }
 _ORDER = (
     "id task device device_name model batch_size optimizer implementation dtype mode scope backend "
     "strategy world_size "
     "median_ms iqr_ms samples_per_s speedup speedup_q1 speedup_q3 speedup_vs_best_eager best_eager "
-    "compile_s compile_cache cold_compile_s break_even_steps graph_breaks recompiles peak_memory_mb "
+    "compile_s compile_cache cold_compile_s warm_compile_s portable_compile_s regional_cold_compile_s "
+    "regional_warm_compile_s regional_portable_compile_s regional_step_ms "
+    "break_even_steps graph_breaks recompiles scenario scenario_compile_s peak_memory_mb cudagraph_extra_mb "
     "compile_s_spread rank_compile_s rank_graph_breaks rank_recompiles rank_peak_memory_bytes "
     "achieved_gflops mfu parity parity_against parity_max_abs_diff status failure"
 ).split()
@@ -66,6 +69,7 @@ def cases_frame(run: Run) -> pd.DataFrame:
     # Records from before distributed cases existed ran in one process.
     frame["strategy"] = frame["strategy"].fillna("none")
     frame["world_size"] = frame["world_size"].fillna(1).astype(int)
+    frame["scenario"] = frame["scenario"].fillna("none")
     frame["median_ms"] = frame["median_s"].astype(float) * 1e3
     frame["iqr_ms"] = frame["iqr_s"].astype(float) * 1e3
     frame["peak_memory_mb"] = frame["peak_memory_bytes"].astype(float) / 2**20
@@ -84,6 +88,7 @@ def cases_frame(run: Run) -> pd.DataFrame:
     else:
         frame["best_eager_ms"], frame["best_eager"] = np.nan, None
     frame["speedup_vs_best_eager"] = frame["best_eager_ms"] / frame["median_ms"]
+    frame["cudagraph_extra_mb"] = _cudagraph_extra_mb(frame)
     frame["break_even_steps"] = [
         break_even_steps(float(c), float(e), float(s)) if m != "eager" else np.nan
         for c, e, s, m in zip(frame["compile_s"], frame["paired_eager_ms"], frame["speedup"], frame["mode"])
@@ -94,9 +99,24 @@ def cases_frame(run: Run) -> pd.DataFrame:
     ]
     if failed_rows:
         frame = pd.concat([frame, pd.DataFrame(failed_rows)], ignore_index=True)
+    # Failed rows carry no fields: keep whole numbers whole (b64, not b64.0) where they are known.
+    frame["batch_size"] = frame["batch_size"].astype("Int64")
     ordered = [column for column in COLUMNS if column in frame]
     extra = [column for column in frame.columns if column not in COLUMNS]
     return frame[ordered + extra].sort_values("id", kind="stable").reset_index(drop=True)
+
+
+def _cudagraph_extra_mb(frame: pd.DataFrame) -> list[float]:
+    """Peak memory a CUDA-graph mode holds beyond the default mode on the same step (its own cost)."""
+    keys = [*CASE_KEYS, "scope", "backend", "implementation"]
+    default = {
+        tuple(row[k] for k in keys): row["peak_memory_mb"] for _, row in frame[frame["mode"] == "default"].iterrows()
+    }
+    extra = []
+    for _, row in frame.iterrows():
+        base = default.get(tuple(row[k] for k in keys)) if row["mode"] in ("reduce-overhead", "max-autotune") else None
+        extra.append(row["peak_memory_mb"] - base if base is not None else np.nan)
+    return extra
 
 
 def compiled_measured(frame: pd.DataFrame) -> pd.DataFrame:

@@ -156,6 +156,26 @@ def build(root: Path) -> list[BadInput]:
         BadInput("train: unknown backend", ("train", "--compile", "--backend", "tvm")),
         BadInput("train: cudagraphs on cpu", ("train", "--compile", "reduce-overhead")),
         BadInput("train: unknown device", ("train", "--device", "tpu")),
+        BadInput("train: --nproc 0", ("train", "--model", "mlp", "--nproc", "0")),
+        BadInput("train: --nproc not dividing the batch", ("train", "--model", "mlp", "--nproc", "3")),
+        BadInput("train: --strategy without --nproc", ("train", "--model", "mlp", "--strategy", "ddp")),
+        BadInput("train: unknown strategy", ("train", "--model", "mlp", "--nproc", "2", "--strategy", "horovod")),
+        BadInput(
+            "train: --nproc without a strategy", ("train", "--model", "mlp", "--nproc", "2", "--strategy", "none")
+        ),
+        BadInput(
+            "train: fsdp2 compiling the whole step",
+            ("train", "--model", "mlp", "--nproc", "2", "--strategy", "fsdp2", "--compile"),
+        ),
+        BadInput("train: ddp on a BatchNorm model", ("train", "--model", "cnn", "--nproc", "2")),
+        BadInput("train: --save with --nproc", ("train", "--model", "mlp", "--nproc", "2", "--save", "x.pt")),
+        BadInput(
+            "train: scope blocks on a model without", ("train", "--model", "hello", "--compile", "--scope", "blocks")
+        ),
+        BadInput(
+            "bench: --nproc on a profile without distributed cases", ("bench", "--profile", "smoke", "--nproc", "2")
+        ),
+        BadInput("parity: --lora with --nproc", ("parity", "--model", "mlp", "--nproc", "2", "--lora", "4")),
         BadInput("train: unknown dtype", ("train", "--dtype", "int8")),
         BadInput("train: fp16 on cpu", ("train", "--dtype", "float16")),
         BadInput("train: zero steps", ("train", "--steps", "0")),

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hellotorch import record
+from hellotorch import compiletable, record
+from hellotorch.compilecost import COST_FIELDS
 from hellotorch.record import FIELDS, RecordError, validate_record
 from hellotorch.runfiles import CURVE_FIELDS
 from hellotorch.table import COLUMNS
@@ -19,6 +20,8 @@ RAW = json.loads((FIXTURE_RUN / "benchmark.json").read_text())
 #: Keys the readers use that are not record fields: derived in table.py, or parts of the raw JSON and curves.
 NOT_RECORD_KEYS = {"median_s", "iqr_s", "best_eager_ms", "reason", "regressed", "speedup_cv", "cpu"}
 NOT_RECORD_KEYS |= {"baseline_of", "benchmarks", "extra_info", "iqr", "machine_info", "median", *CURVE_FIELDS}
+# The rows of compile_costs.jsonl have their own declared fields.
+NOT_RECORD_KEYS |= set(COST_FIELDS) | set(compiletable.DERIVED)
 
 
 def _compiled():
@@ -36,7 +39,7 @@ def test_the_writer_cannot_use_an_undeclared_name():
         record.fields(speedup_median=1.5)
 
 
-@pytest.mark.parametrize("module", ["table.py", "gate.py", "plots.py", "compare.py", "results.py"])
+@pytest.mark.parametrize("module", ["table.py", "gate.py", "plots.py", "compare.py", "results.py", "compiletable.py"])
 def test_every_key_a_reader_looks_up_is_declared(module):
     source = (PACKAGE / module).read_text()
     keys = set(re.findall(r'\[\s*"([a-z_0-9]+)"\s*\]', source))

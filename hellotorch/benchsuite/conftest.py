@@ -35,7 +35,11 @@ MIN_ROUND_SECONDS = 0.002
 
 def pytest_addoption(parser):
     group = parser.getgroup("hellotorch")
-    group.addoption("--hellotorch-profile", default="quick", help="smoke, quick or full (default quick)")
+    group.addoption(
+        "--hellotorch-profile",
+        default="quick",
+        help="smoke, quick, compile, dist or full (default quick), or a profile file",
+    )
     group.addoption("--hellotorch-device", default="cpu", help="cpu, cuda or all (default cpu)")
     group.addoption("--hellotorch-run-dir", default=None, help="run folder for the journal and loss curves")
     group.addoption("--hellotorch-threads", type=int, default=None, help="CPU threads (default: PyTorch's)")

@@ -32,6 +32,12 @@ def _progress(request, text: str) -> None:
             reporter.write_line(text)
 
 
+def _compile_rows(run_state):
+    if run_state.run_dir is None:
+        return None
+    return lambda rows: runfiles.append_compile_costs(run_state.run_dir, rows)
+
+
 def _distributed(case, request) -> Distributed | None:
     if not case.distributed:
         return None
@@ -48,6 +54,8 @@ def test_step(case, benchmark, run_state, request):
             benchmark=benchmark,
             peaks=run_state.peaks.get(case.device, {}),
             distributed=_distributed(case, request),
+            compile_rows=_compile_rows(run_state),
+            progress=lambda text: _progress(request, f"  {text}"),
         )
     except CaseFailed as error:
         run_state.failed.append({"id": case.id, "reason": str(error)})

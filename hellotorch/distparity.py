@@ -14,13 +14,12 @@ summation order is the only new source of difference.
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import torch
 
 from hellotorch.cases import BenchCase
 from hellotorch.parity import Check, ParityReport
-from hellotorch.tolerances import curve_tolerance, rmse, same
+from hellotorch.tolerances import compare_curves, curve_tolerance
 from hellotorch.training import prepare, train
 
 
@@ -44,21 +43,11 @@ def compare_with_one_process(case: BenchCase, losses: list[float]) -> ParityRepo
     deterministic = bool(torch.equal(expected, repeated))
     fp64 = _single_process_curve(case, steps, dtype="float64")
     actual = torch.tensor(losses, dtype=torch.float64)
-    diff = (actual - expected).abs().nan_to_num(nan=math.inf)
-    worst = int(diff.argmax().item())
-    max_abs = diff[worst].item()
-    max_rel = max_abs / max(abs(expected[worst].item()), 1e-12)
-    finite = bool(torch.isfinite(actual).all())
-    ok, how = same(actual, expected, fp64, tolerance=tolerance) if finite else (False, "non-finite loss")
-    one_process_error = rmse(expected, fp64)
-    ratio = rmse(actual, fp64) / one_process_error if finite and one_process_error > 0 else math.nan
-    detail = (
-        f"max |diff| {max_abs:.2e} at step {worst + 1} (rel {max_rel:.2e}); rtol {tolerance.rtol:g} "
-        f"atol {tolerance.atol:g}; {how}; RMSE vs fp64: {case.strategy} x{case.world_size}/one process {ratio:.2f}"
-    )
+    result = compare_curves(actual, expected, fp64, tolerance=tolerance)
+    detail = result.detail(tolerance=tolerance, ratio_name=f"{case.strategy} x{case.world_size}/one process")
     checks = [
         Check("one process against itself (bitwise)", deterministic, "identical" if deterministic else "differs"),
-        Check(f"loss curve against one process ({steps} steps)", ok, detail),
+        Check(f"loss curve against one process ({steps} steps)", result.ok, detail),
     ]
     return ParityReport(
         run=run,
@@ -67,8 +56,8 @@ def compare_with_one_process(case: BenchCase, losses: list[float]) -> ParityRepo
         checks=checks,
         eager_losses=expected.tolist(),
         compiled_losses=actual.tolist(),
-        max_abs_diff=max_abs,
-        max_rel_diff=max_rel,
-        worst_step=worst + 1,
-        fp64_error_ratio=ratio,
+        max_abs_diff=result.max_abs_diff,
+        max_rel_diff=result.max_rel_diff,
+        worst_step=result.worst_step,
+        fp64_error_ratio=result.fp64_error_ratio,
     )

@@ -34,7 +34,7 @@ from hellotorch import paritystate
 from hellotorch.compiling import CompileConfig, bind_forward_backward
 from hellotorch.devices import strict_float32
 from hellotorch.models import build_model
-from hellotorch.tolerances import ONE_STEP_TOLERANCES, curve_tolerance, rmse, same
+from hellotorch.tolerances import ONE_STEP_TOLERANCES, compare_curves, curve_tolerance, same
 from hellotorch.training import FinetuneConfig, RunConfig, TrainingSetup, prepare, train
 
 
@@ -217,22 +217,19 @@ def check_curve(arms: Arms, eager: torch.Tensor, *, steps: int) -> CurveResult:
     reference = _curve(reference_arm, steps)
     compiled_arm = arms.compiled()
     compiled = _curve(compiled_arm, steps)
-    diff = (compiled - eager).abs().nan_to_num(nan=math.inf)
-    worst = int(diff.argmax().item())
-    max_abs = diff[worst].item()
-    max_rel = max_abs / max(abs(eager[worst].item()), 1e-12)
-    finite = bool(torch.isfinite(compiled).all())
-    ok, how = same(compiled, eager, reference, tolerance=tolerance) if finite else (False, "non-finite compiled loss")
-    # Reported whichever way the check passed: how much further from fp64 the compiled curve is than eager's.
-    eager_error = rmse(eager, reference)
-    ratio = rmse(compiled, reference) / eager_error if finite and eager_error > 0 else math.nan
-    detail = (
-        f"max |diff| {max_abs:.2e} at step {worst + 1} (rel {max_rel:.2e}); "
-        f"rtol {tolerance.rtol:g} atol {tolerance.atol:g}; {how}; "
-        f"RMSE vs fp64: compiled/eager {ratio:.2f} (limit {tolerance.fp64_factor:g})"
+    result = compare_curves(compiled, eager, reference, tolerance=tolerance)
+    detail = result.detail(tolerance=tolerance, ratio_name="compiled/eager")
+    check = Check(f"loss curve ({steps} steps)", result.ok, detail)
+    return CurveResult(
+        check,
+        compiled,
+        compiled_arm,
+        reference_arm,
+        result.max_abs_diff,
+        result.max_rel_diff,
+        result.worst_step,
+        result.fp64_error_ratio,
     )
-    check = Check(f"loss curve ({steps} steps)", ok, detail)
-    return CurveResult(check, compiled, compiled_arm, reference_arm, max_abs, max_rel, worst + 1, ratio)
 
 
 def compare_arms(arms: Arms, *, steps: int) -> ParityReport:

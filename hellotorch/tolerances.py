@@ -66,3 +66,41 @@ def same(
     bound = tolerance.fp64_factor * expected_error + tolerance.atol / 10
     ok = actual_error <= bound
     return ok, f"fp64 rule: compiled RMSE {actual_error:.2e} {'<=' if ok else '>'} {bound:.2e}"
+
+
+@dataclass(frozen=True)
+class CurveComparison:
+    """One loss curve against another, banded and by the fp64 rule."""
+
+    ok: bool
+    #: which rule passed it (allclose, the fp64 rule) or why it failed.
+    how: str
+    max_abs_diff: float
+    max_rel_diff: float
+    #: 1-based step of the largest difference.
+    worst_step: int
+    #: RMSE against fp64 of ``actual`` over that of ``expected`` (NaN when undefined).
+    fp64_error_ratio: float
+
+    def detail(self, *, tolerance: Tolerance, ratio_name: str) -> str:
+        return (
+            f"max |diff| {self.max_abs_diff:.2e} at step {self.worst_step} (rel {self.max_rel_diff:.2e}); "
+            f"rtol {tolerance.rtol:g} atol {tolerance.atol:g}; {self.how}; "
+            f"RMSE vs fp64: {ratio_name} {self.fp64_error_ratio:.2f} (limit {tolerance.fp64_factor:g})"
+        )
+
+
+def compare_curves(
+    actual: torch.Tensor, expected: torch.Tensor, reference: torch.Tensor, *, tolerance: Tolerance
+) -> CurveComparison:
+    """``actual`` against ``expected`` (both float64, one loss per step), with ``reference`` the fp64 run."""
+    diff = (actual - expected).abs().nan_to_num(nan=math.inf)
+    worst = int(diff.argmax().item())
+    max_abs = diff[worst].item()
+    max_rel = max_abs / max(abs(expected[worst].item()), 1e-12)
+    finite = bool(torch.isfinite(actual).all())
+    ok, how = same(actual, expected, reference, tolerance=tolerance) if finite else (False, "non-finite loss")
+    # Reported whichever way the check passed: how much further from fp64 ``actual`` is than ``expected``.
+    expected_error = rmse(expected, reference)
+    ratio = rmse(actual, reference) / expected_error if finite and expected_error > 0 else math.nan
+    return CurveComparison(ok, how, max_abs, max_rel, worst + 1, ratio)

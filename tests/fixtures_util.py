@@ -1,4 +1,4 @@
-"""Helpers for tests that read the saved pytest-benchmark run in fixtures/."""
+"""Helpers for tests: the saved pytest-benchmark run in fixtures/, and benchmark cases by keyword."""
 
 import json
 import shutil
@@ -46,3 +46,21 @@ def run_cli(argv) -> tuple[int, str, str]:
         except SystemExit as exit:
             code = exit.code
     return code, out.getvalue(), err.getvalue()
+
+
+def adamw_case(*, model: str = "mlp", batch_size: int = 64, mode: str = "eager", scope: str = "-", **fields):
+    """A CPU fp32 AdamW (for-loop) training case; ``fields`` sets any other BenchCase field."""
+    from hellotorch.cases import BenchCase
+
+    fields.setdefault("task", "train")
+    return BenchCase(
+        device="cpu",
+        model=model,
+        batch_size=batch_size,
+        optimizer="adamw",
+        implementation="forloop",
+        dtype="float32",
+        mode=mode,
+        scope=scope,
+        **fields,
+    )

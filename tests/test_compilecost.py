@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 import torch
 
-from hellotorch.cases import BenchCase
 from hellotorch.compilecost import COST_FIELDS, measure_cache_states, regional_variant
 from hellotorch.compiletable import cache_state_frame, phase_frame
 from hellotorch.compileworker import compile_phases
@@ -20,22 +19,11 @@ from hellotorch.profilefile import load_profile_file
 from hellotorch.scenarios import RecompileLimitHit, run_scenario
 from hellotorch.training import prepare
 
+from .fixtures_util import adamw_case
 
-def _case(model="mlp", batch=64, mode="default", scenario="none", backend="inductor", **kw):
-    return BenchCase(
-        task="train",
-        device="cpu",
-        model=model,
-        batch_size=batch,
-        optimizer="adamw",
-        implementation="forloop",
-        dtype="float32",
-        mode=mode,
-        scope="step",
-        backend=backend,
-        scenario=scenario,
-        **kw,
-    )
+
+def _case(model="mlp", batch=64, mode="default", **fields):
+    return adamw_case(model=model, batch_size=batch, mode=mode, scope="step", **fields)
 
 
 def _scenario(name, **kw):

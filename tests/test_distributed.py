@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from hellotorch.cases import BenchCase
 from hellotorch.distbench import SlowestRankTimer, distributed_curve
 from hellotorch.distparity import compare_with_one_process
 from hellotorch.labels import case_id
@@ -21,22 +20,14 @@ from hellotorch.launcher import Launch, LaunchFailed, launch_case
 from hellotorch.parallel import Parallelism, check_ranks_fit
 from hellotorch.profiles import build_profile
 
+from .fixtures_util import adamw_case
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _case(strategy="ddp", mode="eager", scope="-", model="mlp", world_size=2, task="train", batch_size=64):
-    return BenchCase(
-        task=task,
-        device="cpu",
-        model=model,
-        batch_size=batch_size,
-        optimizer="adamw",
-        implementation="forloop",
-        dtype="float32",
-        mode=mode,
-        scope=scope,
-        strategy=strategy,
-        world_size=world_size,
+    return adamw_case(
+        model=model, batch_size=batch_size, mode=mode, scope=scope, task=task, strategy=strategy, world_size=world_size
     )
 
 
@@ -141,7 +132,7 @@ def _distworkers(marker: str) -> list[str]:
     return found
 
 
-def _fault_case(model: str) -> BenchCase:
+def _fault_case(model: str):
     return _case(model=f"tests.rank_faults:{model}")
 
 

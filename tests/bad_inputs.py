@@ -176,6 +176,16 @@ def build(root: Path) -> list[BadInput]:
             "bench: --nproc on a profile without distributed cases", ("bench", "--profile", "smoke", "--nproc", "2")
         ),
         BadInput("parity: --lora with --nproc", ("parity", "--model", "mlp", "--nproc", "2", "--lora", "4")),
+        BadInput("history: unknown action", ("history", "prune")),
+        BadInput("history: ingest without runs", ("history", "ingest")),
+        BadInput(
+            "history: not a database",
+            ("history", "--history", _bytes(root, "garbage.sqlite", b"SQLite format 2\x00" + b"x" * 200)),
+        ),
+        BadInput(
+            "history: ingest a malformed run",
+            ("history", "ingest", runs["truncated"], "--history", str(root / "h.sqlite")),
+        ),
         BadInput("train: unknown dtype", ("train", "--dtype", "int8")),
         BadInput("train: fp16 on cpu", ("train", "--dtype", "float16")),
         BadInput("train: zero steps", ("train", "--steps", "0")),

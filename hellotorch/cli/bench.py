@@ -9,6 +9,7 @@ interrupted).
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from hellotorch.cli.options import non_empty, positive_float, positive_int
 from hellotorch.errors import ExitCode
@@ -48,13 +49,25 @@ def setup_arguments(commands: argparse._SubParsersAction) -> None:
         help="stop a distributed case's ranks after this long and record it failed (default 600)",
     )
     bench.add_argument("--no-report", action="store_true", help="skip the tables and plots")
+    bench.add_argument(
+        "--history",
+        type=non_empty,
+        default=None,
+        help="the history database every finished run is recorded in (default <results>/history.sqlite)",
+    )
     bench.set_defaults(handler=run_bench)
 
 
 def run_bench(args: argparse.Namespace) -> int:
+    from hellotorch.files import check_output_dir
+    from hellotorch.history import check_history, ingest, open_history
     from hellotorch.report import build_report
+    from hellotorch.results import load_run
     from hellotorch.suite import PYTEST_INTERRUPTED, PYTEST_NO_TESTS, PYTEST_OK, PYTEST_TESTS_FAILED, run_suite
 
+    # A bad history file is refused before anything runs; a missing one is created at the end.
+    check_output_dir(args.results, option="--results")
+    history_path = check_history(args.history or Path(args.results) / "history.sqlite")
     outcome = run_suite(
         profile=args.profile,
         device=args.device,
@@ -82,5 +95,12 @@ def run_bench(args: argparse.Namespace) -> int:
     if outcome.json_path and not args.no_report:
         files = build_report(outcome.run_dir)
         print(f"hellotorch report: wrote {len(files)} files in {outcome.run_dir}")
+    if outcome.json_path:
+        connection = open_history(history_path)
+        try:
+            ingest(connection, load_run(outcome.run_dir))
+        finally:
+            connection.close()
+        print(f"hellotorch history: recorded in {history_path}")
     failed = outcome.failed or outcome.pytest_status == PYTEST_TESTS_FAILED
     return ExitCode.CHECK_FAILED if failed else ExitCode.OK

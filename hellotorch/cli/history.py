@@ -1,0 +1,88 @@
+"""``hellotorch history``: every run kept in one SQLite database, and each case's trend across runs.
+
+``hellotorch history ingest RUN...`` stores run folders (a run stored twice is
+stored once); ``hellotorch history [--case ...] [--machine ...] [--torch ...]
+[--since DATE]`` prints each case's trend, one line per run, grouped by
+machine, and writes ``history.md`` and ``history.png`` with ``--output``.
+``hellotorch bench`` records every finished run itself. A file that is not a
+hellotorch history is refused (exit 2), never overwritten.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from hellotorch.cli.options import non_empty
+from hellotorch.errors import ExitCode
+
+
+def setup_arguments(commands: argparse._SubParsersAction) -> None:
+    from hellotorch.history import DEFAULT_PATH
+
+    history = commands.add_parser("history", help="the trend of each case across runs (and `history ingest RUN...`)")
+    history.add_argument("words", nargs="*", metavar="ingest RUN", help="`ingest` and run folders to store")
+    history.add_argument(
+        "--history", type=non_empty, default=str(DEFAULT_PATH), help=f"database (default {DEFAULT_PATH})"
+    )
+    history.add_argument("--case", type=non_empty, default=None, help="cases whose id contains this")
+    history.add_argument(
+        "--machine", type=non_empty, default=None, help="machines whose name contains this (or fingerprint)"
+    )
+    history.add_argument(
+        "--torch", dest="torch_version", type=non_empty, default=None, help="torch versions starting so"
+    )
+    history.add_argument("--since", type=non_empty, default=None, help="runs started on or after this ISO date")
+    history.add_argument("--output", type=non_empty, default=None, help="folder for history.md and history.png")
+    history.set_defaults(handler=run_history)
+
+
+def run_history(args: argparse.Namespace) -> int:
+    if args.words and args.words[0] == "ingest":
+        return _ingest(args, args.words[1:])
+    if args.words:
+        raise ValueError(f"history: unknown action {args.words[0]!r}; the action is ingest (or none, to show)")
+    return _show(args)
+
+
+def _ingest(args: argparse.Namespace, paths: list[str]) -> int:
+    from hellotorch.history import ingest, open_history
+    from hellotorch.results import load_run
+
+    if not paths:
+        raise ValueError("history ingest: name at least one run folder")
+    runs = [load_run(path) for path in paths]  # every run validated before the database is touched
+    connection = open_history(args.history)
+    try:
+        for run in runs:
+            stored = ingest(connection, run)
+            print(f"{'stored' if stored else 'already stored'}: {run.label} ({len(run.records)} cases)")
+    finally:
+        connection.close()
+    return ExitCode.OK
+
+
+def _show(args: argparse.Namespace) -> int:
+    from hellotorch.files import check_output_dir, write_text_atomic
+    from hellotorch.history import open_history, trend
+    from hellotorch.historyreport import trend_markdown, trend_plot
+    from hellotorch.report import save_figure
+
+    out = check_output_dir(args.output, option="--output")
+    connection = open_history(args.history)
+    try:
+        rows = trend(
+            connection, case=args.case, machine=args.machine, torch_version=args.torch_version, since=args.since
+        )
+    finally:
+        connection.close()
+    if rows.empty:
+        print(f"hellotorch history: no stored case matches in {args.history}")
+        return ExitCode.OK
+    text = trend_markdown(rows)
+    print(text)
+    if out is not None:
+        write_text_atomic(out / "history.md", text)
+        fig, _ = trend_plot(rows)
+        save_figure(fig, out / "history.png")
+        print(f"hellotorch history: wrote history.md and history.png in {out}")
+    return ExitCode.OK

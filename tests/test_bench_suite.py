@@ -52,7 +52,8 @@ def bench(tmp_path, *args, fault=""):
         env=env,
         timeout=900,
     )
-    folders = list(tmp_path.iterdir())
+    # Beside the run folder, a finished run is recorded in the results' history database.
+    folders = list(tmp_path.glob("run-*"))
     assert len(folders) <= 1, folders
     return done, (folders[0] if folders else None)
 

@@ -63,7 +63,7 @@ def test_the_example_profile_file_runs_one_case_through_the_suite(tmp_path):
     case = "train-cpu-examples.tiny_audio:make_spec-b16-adamw.forloop-float32-eager"
     done = _bench("--profile", "examples/tiny_audio.toml", "--case", case, "--results", str(tmp_path), "--no-report")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    (run_dir,) = tmp_path.iterdir()
+    (run_dir,) = tmp_path.glob("run-*")
     assert run_dir.name.endswith("-cpu-tiny_audio")
     raw = json.loads((run_dir / "benchmark.json").read_text())
     assert [b["extra_info"]["id"] for b in raw["benchmarks"]] == [case]
@@ -74,7 +74,7 @@ def test_bench_takes_a_plugin_model_directly(tmp_path):
 
     done = _bench("--model", EXAMPLE, "-k", "train and eager", "--results", str(tmp_path), "--no-report")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    (run_dir,) = tmp_path.iterdir()
+    (run_dir,) = tmp_path.glob("run-*")
     assert run_dir.name.endswith("-cpu-models") and (run_dir / "models.toml").is_file()
     raw = json.loads((run_dir / "benchmark.json").read_text())
     assert [b["extra_info"]["model"] for b in raw["benchmarks"]] == [EXAMPLE]

@@ -147,6 +147,24 @@ def check_keyword(keyword: str | None) -> None:
         raise BadInput(f"-k {keyword!r} is not a pytest -k expression: {message}") from None
 
 
+def select_by_keyword(keyword: str, case_ids: Sequence[str]) -> list[str]:
+    """The case ids a ``-k`` expression selects, matched against the case id alone.
+
+    pytest's own ``-k`` also matches the names of the suite's parent folders,
+    so ``-k hello`` would select every case of a suite installed under
+    ``hellotorch/``; matching here keeps ``-k`` about cases. The grammar and
+    the case-insensitive substring rule are pytest's.
+    """
+    from _pytest.mark.expression import Expression
+
+    expression = Expression.compile(keyword)
+
+    def matches(case: str) -> bool:
+        return expression.evaluate(lambda name, *_, **__: name.lower() in case.lower())
+
+    return [case for case in case_ids if matches(case)]
+
+
 def _wait(child: subprocess.Popen) -> tuple[int, bool]:
     """pytest's exit status, and whether this process was interrupted meanwhile."""
     try:
@@ -198,6 +216,12 @@ def run_suite(
             if staging is None:
                 raise
             raise BadInput(str(error).split(": models: ", 1)[-1]) from None  # name the model, not the staged file
+        if keyword:
+            cases = select_by_keyword(keyword, [case.id for case in plan.cases])
+            if not cases:
+                raise NothingToRun(
+                    f"nothing ran: -k {keyword!r} matches no case of profile {plan.name}; no run folder kept"
+                )
         _runnable_here(devices)
         for planned in plan.cases:
             check_ranks_fit(device=planned.device, world_size=planned.world_size)
@@ -212,7 +236,7 @@ def run_suite(
         device,
         run_dir,
         threads=threads,
-        keyword=keyword,
+        keyword=None,  # already applied to the case ids: pytest's -k would also match folder names
         cases=cases,
         nproc=nproc,
         dist_timeout_s=dist_timeout_s,

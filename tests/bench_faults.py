@@ -19,6 +19,9 @@ _finished = 0
 
 
 def pytest_configure(config):
+    # A process started in the background of a non-interactive shell inherits
+    # SIGINT ignored; the planted Ctrl-C must arrive all the same.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if FAULT.startswith("interrupt-in:"):
         _interrupt_inside(FAULT.split(":", 1)[1])
     if not FAULT.startswith("nan:"):

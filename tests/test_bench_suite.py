@@ -207,3 +207,15 @@ def test_a_keyword_that_matches_nothing_is_exit_2_and_leaves_no_run_folder(tmp_p
     done, run_dir = bench(tmp_path, "-k", "no_such_case", "--no-report")
     assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
     assert "matches no case" in done.stderr and run_dir is None
+
+
+def test_k_selects_by_case_id_not_by_the_folders_the_suite_lives_in():
+    from hellotorch.suite import select_by_keyword
+
+    ids = [case.id for case in build_profile("smoke").cases]
+    # pytest's own -k also matched the 'hellotorch/' folder: -k hello selected every case.
+    assert select_by_keyword("hello", ids) == [case for case in ids if "hello" in case] != ids
+    assert select_by_keyword("benchsuite", ids) == []
+    assert select_by_keyword("MLP and not eager", ids) == [
+        case for case in ids if "mlp" in case and "eager" not in case
+    ]

@@ -144,20 +144,25 @@ def test_a_rank_that_dies_fails_the_case_with_its_reason_and_leaves_nothing_behi
     assert _distworkers("crash_on_rank1") == []
 
 
-@pytest.mark.parametrize("collective_timeout_s, expected", [(None, "Timed out waiting"), (300, "timed out after 15 s")])
-def test_a_rank_that_hangs_is_stopped_at_the_timeout_and_leaves_nothing_behind(collective_timeout_s, expected):
-    # Either gloo's collective timeout (just under the case's, by default) ends
-    # rank 0's wait, or, when collectives would wait longer, the launcher stops the group.
+@pytest.mark.parametrize(
+    "collective_timeout_s, timeout_s, expected",
+    [(8, 60, "Timed out waiting 8000ms"), (300, 15, "timed out after 15 s")],
+)
+def test_a_rank_that_hangs_is_stopped_at_the_timeout_and_leaves_nothing_behind(
+    collective_timeout_s, timeout_s, expected
+):
+    # Either gloo's collective timeout (well under the case's here) ends rank 0's
+    # wait, or, when collectives would wait longer, the launcher stops the group.
     launch = Launch(
         _fault_case("hang_on_rank1"),
         {"parity_steps": 6, "curve_only": True},
-        timeout_s=15,
+        timeout_s=timeout_s,
         collective_timeout_s=collective_timeout_s,
     )
     started = time.monotonic()
     with pytest.raises(LaunchFailed, match=expected) as failure:
         launch_case(launch)
-    assert time.monotonic() - started < 15 + 10
+    assert time.monotonic() - started < min(timeout_s, collective_timeout_s + 30) + 10
     assert "rank 1: parity curve" in str(failure.value)  # where each rank was
     assert _distworkers("hang_on_rank1") == []
 

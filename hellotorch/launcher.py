@@ -167,16 +167,13 @@ def launch_case(launch: Launch) -> dict[str, Any]:
             try:
                 returncode = child.wait(timeout=launch.timeout_s)
             except subprocess.TimeoutExpired:
-                where = _phases(out_dir, world_size)
-                _stop_group(child)
+                where = _phases(out_dir, world_size)  # read before the group is stopped, below
                 raise LaunchFailed(
                     f"timed out after {launch.timeout_s:g} s, stopped (a rank hung or a collective stalled): {where}"
                 ) from None
-            except BaseException:  # Ctrl-C: leave nothing running, then pass it on
-                _stop_group(child)
-                raise
             finally:
-                _stop_group(child)  # no-op when the group is already gone
+                # Whatever ended the wait (exit, timeout, Ctrl-C), nothing of the group is left running.
+                _stop_group(child)
         elapsed = time.monotonic() - started
         output = log.read_text(errors="replace")
         report_path = out_dir / "report.json"

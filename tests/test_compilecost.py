@@ -134,7 +134,6 @@ def test_cache_states_in_fresh_processes_save_and_load_portable_artifacts():
     assert by_state["cold"]["fx_hits"] == by_state["cold"]["fx_misses"] == 0
     assert by_state["warm"]["fx_hits"] > 0 and by_state["portable"]["fx_hits"] > 0
     assert by_state["portable"]["load_s"] > 0
-    assert fields["warm_compile_s"] < fields["cold_compile_s"]
     assert all(math.isfinite(fields[f"{state}_compile_s"]) for state in ("cold", "warm", "portable"))
 
 

@@ -193,7 +193,16 @@ def measure_case(
         if not case.compiled:
             extra.update(record.fields(speedup=1.0, status="ok"))  # eager against itself; no pairs measured
             return None
-        paired = paired_speedup(eager.step, eager.batch, setup.step, setup.batch, pairs=profile.pairs)
+        paired = paired_speedup(
+            eager.step,
+            eager.batch,
+            setup.step,
+            setup.batch,
+            pairs=profile.pairs,
+            target_ci=profile.measurement.speedup_ci,
+            max_pairs=profile.measurement.max_pairs,
+            max_seconds=profile.measurement.max_pair_seconds,
+        )
         extra.update(paired.as_fields())
         if case.cache_states:
             try:

@@ -131,12 +131,17 @@ class Measurement:
     max_time: float
     #: ... and at least this many rounds.
     min_rounds: int
-    #: interleaved eager/compiled pairs for the paired speedup.
+    #: interleaved eager/compiled pairs for the paired speedup (at least) ...
     pairs: int
     #: steps of the loss-parity curve of every compiled case.
     parity_steps: int
     #: with ``cache_states``: also measure each state compiling block by block (doubles the cost).
     regional_compile: bool = True
+    #: ... then more pairs until the median ratio's 95 % interval is within this fraction of it
+    #: (None: exactly ``pairs``), but no more than ``max_pairs`` pairs or ``max_pair_seconds`` of them.
+    speedup_ci: float | None = None
+    max_pairs: int = 400
+    max_pair_seconds: float = 8.0
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,29 @@ sits beside them: compile time (first call minus a steady step, never inside
 timed rounds), the paired eager/compiled speedup (the two arms interleaved in
 one process, the number that holds on a noisy machine), FLOPs per step, and
 peak memory. All clocks are :func:`hellotorch.timing.synchronized_clock`.
+
+With a precision target (``target_ci``, the ``quick`` and ``full``
+profiles), the paired speedup is read from the *quiet* pairs and stops when
+it is precise enough rather than after a fixed count:
+
+- **Quiet pairs.** A neighbour's burst adds about the same time to both
+  blocks of a pair, which pulls their ratio toward 1 (``(E+d)/(C+d)``); the
+  median over all pairs is therefore biased by the machine's load, and
+  varies with it from run to run. Each pair's disturbance is measured
+  (each arm's time over that arm's median, summed) and the speedup is the
+  median ratio of the least disturbed ``QUIET_FRACTION`` of the pairs
+  (at least ``MIN_QUIET_PAIRS``). The all-pairs median is kept beside it.
+- **Adaptive.** After ``pairs`` pairs, pairs are added until the 95 %
+  confidence interval of that median (distribution-free, from the order
+  statistics: :func:`median_interval`) is within ``target_ci`` of it, or
+  ``max_pairs`` / ``max_seconds`` is reached.
+
+docs/methodology.md has the measurements behind both.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +41,11 @@ from hellotorch.timing import synchronized_clock
 
 Step = Callable[[Batch], torch.Tensor]
 Clock = Callable[[], float]
+
+#: The share of pairs, least disturbed first, the adaptive speedup is read from ...
+QUIET_FRACTION = 0.1
+#: ... and never fewer pairs than this.
+MIN_QUIET_PAIRS = 10
 
 
 def time_call(step: Step, batch: Batch, *, clock: Clock = synchronized_clock) -> tuple[float, torch.Tensor]:
@@ -54,6 +78,11 @@ class PairedSpeedup:
     steps_per_block: int
     eager_ms: float
     compiled_ms: float
+    #: the 95 % confidence interval of the median ratio.
+    ci_low: float = float("nan")
+    ci_high: float = float("nan")
+    #: the median ratio over every pair (equal to ``median`` unless read from the quiet pairs).
+    all_pairs_median: float = float("nan")
 
     @property
     def iqr(self) -> float:
@@ -69,12 +98,46 @@ class PairedSpeedup:
             speedup_steps_per_block=self.steps_per_block,
             paired_eager_ms=self.eager_ms,
             paired_compiled_ms=self.compiled_ms,
+            speedup_ci_low=self.ci_low,
+            speedup_ci_high=self.ci_high,
+            speedup_all_pairs=self.all_pairs_median,
         )
 
 
 def block_steps(step_seconds: float, *, block_seconds: float = 0.01) -> int:
     """Steps per timed block: enough that a block lasts about ``block_seconds``."""
     return max(1, round(block_seconds / max(1e-6, step_seconds)))
+
+
+def median_interval(values: list[float], *, confidence: float = 0.95) -> tuple[float, float]:
+    """Distribution-free confidence interval of the median: two order statistics (scipy's quantile test).
+
+    It assumes nothing about the shape of the ratios' distribution, which on
+    a shared machine has a long tail of disturbed blocks.
+    """
+    from scipy.stats import quantile_test
+
+    if len(values) < 6:  # below 6 values no pair of order statistics reaches 95 %
+        return min(values), max(values)
+    interval = quantile_test(values, q=statistics.median(values), p=0.5).confidence_interval(confidence)
+    low = interval.low if math.isfinite(interval.low) else min(values)
+    high = interval.high if math.isfinite(interval.high) else max(values)
+    return float(low), float(high)
+
+
+def relative_half_width(values: list[float]) -> float:
+    """Half the width of the median's 95 % interval, as a fraction of the median."""
+    low, high = median_interval(values)
+    return (high - low) / 2 / statistics.median(values)
+
+
+def quiet_ratios(eager_times: list[float], compiled_times: list[float]) -> list[float]:
+    """The ratios of the least disturbed pairs: ``QUIET_FRACTION`` of them, at least ``MIN_QUIET_PAIRS``."""
+    eager_median, compiled_median = statistics.median(eager_times), statistics.median(compiled_times)
+    disturbance = [e / eager_median + c / compiled_median for e, c in zip(eager_times, compiled_times)]
+    keep = max(MIN_QUIET_PAIRS, round(QUIET_FRACTION * len(eager_times)))
+    quietest = sorted(range(len(eager_times)), key=disturbance.__getitem__)[:keep]
+    return [eager_times[i] / compiled_times[i] for i in quietest]
 
 
 def paired_speedup(
@@ -86,16 +149,24 @@ def paired_speedup(
     pairs: int,
     block_seconds: float = 0.01,
     steps_per_block: int | None = None,
+    target_ci: float | None = None,
+    max_pairs: int | None = None,
+    max_seconds: float | None = None,
     clock: Clock = synchronized_clock,
 ) -> PairedSpeedup:
-    """Interleave blocks of eager and compiled steps; return the ratio's quartiles.
+    """Interleave blocks of eager and compiled steps; return the ratio's quartiles and its median's interval.
 
     A neighbour's load hits both arms of a pair alike, so the ratio holds
     where absolute times swing by 10x. The order alternates (EC, CE, ...)
-    so a drift within a pair does not favour one arm.
+    so a drift within a pair does not favour one arm. With ``target_ci``,
+    the speedup is the median ratio of the quiet pairs (:func:`quiet_ratios`),
+    and pairs are added after the first ``pairs`` until that median's 95 %
+    interval is within ``target_ci`` (a fraction) of it, up to ``max_pairs``
+    or ``max_seconds`` of pairs.
     """
     if pairs < 1:
         raise ValueError(f"pairs must be positive, got {pairs}")
+    most = max(pairs, max_pairs or pairs) if target_ci else pairs
     steps = steps_per_block or block_steps(
         min(
             steady_step_seconds(eager, eager_batch, clock=clock),
@@ -111,7 +182,20 @@ def paired_speedup(
         return (clock() - start) / steps
 
     ratios, eager_times, compiled_times = [], [], []
-    for index in range(pairs):
+    started = clock()
+
+    def precise_enough() -> bool:
+        if len(ratios) < pairs:
+            return False
+        if not target_ci or len(ratios) >= most:
+            return True
+        if max_seconds is not None and clock() - started >= max_seconds:
+            return True
+        # Checked after whole EC+CE rounds, so neither order gets the last word.
+        return len(ratios) % 2 == 0 and relative_half_width(quiet_ratios(eager_times, compiled_times)) <= target_ci
+
+    index = 0
+    while not precise_enough():
         if index % 2 == 0:
             eager_time = block(eager, eager_batch)
             compiled_time = block(compiled, compiled_batch)
@@ -121,15 +205,21 @@ def paired_speedup(
         ratios.append(eager_time / compiled_time)
         eager_times.append(eager_time)
         compiled_times.append(compiled_time)
-    q1, median, q3 = quantiles(ratios)
+        index += 1
+    read = quiet_ratios(eager_times, compiled_times) if target_ci else ratios
+    q1, median, q3 = quantiles(read)
+    ci_low, ci_high = median_interval(read)
     return PairedSpeedup(
         median=median,
         q1=q1,
         q3=q3,
-        pairs=pairs,
+        pairs=len(ratios),
         steps_per_block=steps,
         eager_ms=statistics.median(eager_times) * 1e3,
         compiled_ms=statistics.median(compiled_times) * 1e3,
+        ci_low=ci_low,
+        ci_high=ci_high,
+        all_pairs_median=statistics.median(ratios),
     )
 
 

@@ -58,6 +58,9 @@ SETTINGS: dict[str, type] = {
     "max_time": float,
     "min_rounds": int,
     "pairs": int,
+    "speedup_ci": float,
+    "max_pairs": int,
+    "max_pair_seconds": float,
     "parity_steps": int,
     "nproc": int,
     "cache_states": bool,
@@ -77,6 +80,8 @@ DEFAULTS: dict[str, list[Any]] = {
 }
 #: ranks of a distributed case when the file names strategies but no ``nproc``.
 DEFAULT_NPROC = 2
+#: The paired speedup's precision target: its median's 95 % interval within 2 % (hellotorch.measure).
+DEFAULT_SPEEDUP_CI = 0.02
 
 
 def is_profile_file(name: str) -> bool:
@@ -253,6 +258,9 @@ def load_profile_file(path: str | Path, *, devices: tuple[str, ...]) -> ProfileF
         "max_time": float(values.get("max_time", 0.5)),
         "min_rounds": int(values.get("min_rounds", 10)),
         "pairs": int(values.get("pairs", 30)),
+        "speedup_ci": float(values.get("speedup_ci", DEFAULT_SPEEDUP_CI)),
+        "max_pairs": int(values.get("max_pairs", 400)),
+        "max_pair_seconds": float(values.get("max_pair_seconds", 8.0)),
         "parity_steps": int(values.get("parity_steps", 100)),
     }
     description = values.get("description", f"profile file {path.name}")

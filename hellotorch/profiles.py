@@ -180,7 +180,8 @@ PROFILES: dict[str, ProfileSpec] = {
         "the default: 2 models, 3 batch sizes, 3 optimizers, train and fine-tune",
         _quick,
         # One case's cache states, whole-step only: about 2.5 min more here, where regional doubles it.
-        Measurement(max_time=0.5, min_rounds=10, pairs=30, parity_steps=100, regional_compile=False),
+        # At least 100 pairs, up to 8 s: the speedup is read from the quietest tenth (hellotorch.measure).
+        Measurement(max_time=0.5, min_rounds=10, pairs=100, parity_steps=100, regional_compile=False, speedup_ci=0.02),
     ),
     "compile": ProfileSpec(
         "what compiling costs: cold/warm/portable/regional compile of mlp, transformer, gpt; recompile scenarios",
@@ -195,7 +196,7 @@ PROFILES: dict[str, ProfileSpec] = {
     "full": ProfileSpec(
         "everything: all optimizers, transformer, max-autotune, dynamic, bf16, backends",
         _full,
-        Measurement(max_time=1.0, min_rounds=10, pairs=40, parity_steps=200),
+        Measurement(max_time=1.0, min_rounds=10, pairs=100, parity_steps=200, speedup_ci=0.02),
     ),
 }
 

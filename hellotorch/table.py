@@ -67,9 +67,9 @@ def cases_frame(run: Run) -> pd.DataFrame:
         if column not in frame:
             frame[column] = np.nan
     # Records from before distributed cases existed ran in one process.
-    frame["strategy"] = frame["strategy"].fillna("none")
+    frame["strategy"] = frame["strategy"].astype(object).fillna("none")
     frame["world_size"] = frame["world_size"].fillna(1).astype(int)
-    frame["scenario"] = frame["scenario"].fillna("none")
+    frame["scenario"] = frame["scenario"].astype(object).fillna("none")
     frame["median_ms"] = frame["median_s"].astype(float) * 1e3
     frame["iqr_ms"] = frame["iqr_s"].astype(float) * 1e3
     frame["peak_memory_mb"] = frame["peak_memory_bytes"].astype(float) / 2**20

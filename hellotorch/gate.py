@@ -4,11 +4,16 @@ It rests on the paired speedup (eager and compiled interleaved in one
 process), which holds on a noisy runner where absolute times swing by 10x.
 A compiled case regresses when:
 
-- its speedup fell by more than the allowed drop: the larger of the
-  threshold and ``spread_factor`` times the runs' own measured spread (the
-  relative half-IQR of the pairwise ratios, averaged over both runs), so two
-  runs of unchanged code on one machine pass (docs/methodology.md gives the
-  measurements behind the default factor of 2);
+- its speedup fell by more than the allowed drop. With a calibration of
+  this machine (``hellotorch calibrate``, :mod:`hellotorch.noise`) that is
+  the case's own calibrated noise; without one, the larger of the threshold
+  and ``spread_factor`` times the runs' own measured spread (the relative
+  half-IQR of the pairwise ratios, averaged over both runs), so two runs of
+  unchanged code on one machine pass (docs/methodology.md gives the
+  measurements behind the default factor of 2). Each finding says which;
+- its step time rose by more than its calibrated noise allows (any case,
+  eager too; only with a calibration, since uncalibrated absolute times
+  drift by tens of percent between runs on a shared machine);
 - its parity verdict went from pass to fail;
 - it captured more graph breaks or recompiled more often;
 - it ran in the baseline and fails now;
@@ -31,11 +36,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
 from hellotorch.errors import BadInput
+from hellotorch.noise import NoiseTable
 from hellotorch.results import Run, RunError, load_run
 from hellotorch.table import cases_frame, compiled_measured, markdown
 
@@ -54,6 +60,8 @@ class GateOptions:
     threshold: float = DEFAULT_THRESHOLD
     #: allowed drop in units of the runs' relative half-IQR, finite and >= 0.
     spread_factor: float = DEFAULT_SPREAD_FACTOR
+    #: this machine's calibrated noise by (case id, metric); where present it replaces the two above.
+    noise: NoiseTable = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.threshold) and 0 <= self.threshold < 1):
@@ -73,6 +81,8 @@ class Finding:
     change: str
     allowed: str
     regressed: bool
+    #: what the allowance came from: the case's calibration or the default rule.
+    noise: str = "-"
 
 
 @dataclass(frozen=True)
@@ -93,7 +103,7 @@ class GateResult:
 
     @property
     def speedup_suspects(self) -> list[str]:
-        return sorted({f.case for f in self.regressions if f.check == "speedup"})
+        return sorted({f.case for f in self.regressions if f.check in ("speedup", "step time")})
 
 
 def _relative_half_iqr(row: pd.Series) -> float:
@@ -104,13 +114,42 @@ def _compiled_ids(frame: pd.DataFrame) -> set[str]:
     return set(frame.loc[frame["mode"].notna() & (frame["mode"] != "eager"), "id"])
 
 
+def _default_rule(b: pd.Series, c: pd.Series, options: GateOptions) -> tuple[float, str]:
+    spread = options.spread_factor * (_relative_half_iqr(b) + _relative_half_iqr(c)) / 2
+    allowed = max(options.threshold, min(MAX_ALLOWED_DROP, spread))
+    return allowed, f"default: {options.threshold:.0%} floor or {options.spread_factor:g}x the runs' spread"
+
+
+def _step_time_finding(case: str, b: pd.Series, c: pd.Series, options: GateOptions) -> list[Finding]:
+    noise = options.noise.get((case, "median_ms"))
+    if noise is None or not (b["median_ms"] > 0 and c["median_ms"] > 0):
+        return []
+    allowed = noise.allowed()
+    change = c["median_ms"] / b["median_ms"] - 1
+    return [
+        Finding(
+            case,
+            "step time",
+            f"{b['median_ms']:.3f} ms",
+            f"{c['median_ms']:.3f} ms",
+            f"{change:+.1%}",
+            f"+{allowed:.1%}",
+            change > allowed,
+            noise.describe(),
+        )
+    ]
+
+
 def _compare_case(case: str, b: pd.Series, c: pd.Series, options: GateOptions) -> list[Finding]:
     if c["status"] == "failed":
         return [Finding(case, "status", "ok", "failed", str(c["failure"])[:80], "-", True)]
-    spread = options.spread_factor * (_relative_half_iqr(b) + _relative_half_iqr(c)) / 2
-    allowed = max(options.threshold, min(MAX_ALLOWED_DROP, spread))
+    findings = _step_time_finding(case, b, c, options)
+    if b["mode"] == "eager":
+        return findings
+    noise = options.noise.get((case, "speedup"))
+    allowed, source = (noise.allowed(), noise.describe()) if noise else _default_rule(b, c, options)
     change = c["speedup"] / b["speedup"] - 1
-    findings = [
+    findings.append(
         Finding(
             case,
             "speedup",
@@ -119,8 +158,9 @@ def _compare_case(case: str, b: pd.Series, c: pd.Series, options: GateOptions) -
             f"{change:+.1%}",
             f"-{allowed:.1%}",
             change < -allowed,
+            source,
         )
-    ]
+    )
     if b["parity"] == "pass" and c["parity"] in ("fail", "nondeterministic"):
         detail = f"max diff {c['parity_max_abs_diff']:.1e}"
         findings.append(Finding(case, "parity", "pass", str(c["parity"]), detail, "-", True))
@@ -137,10 +177,22 @@ def gate(baseline: Run, current: Run, *, options: GateOptions = GateOptions()) -
     """Compare every compiled case of the baseline with the current run."""
     base = cases_frame(baseline).set_index("id")
     now = cases_frame(current).set_index("id")
-    expected = sorted(_compiled_ids(base.reset_index()) - {f["id"] for f in baseline.failed})
-    if not expected:
+    compiled = _compiled_ids(base.reset_index()) - {f["id"] for f in baseline.failed}
+    if not compiled:
         raise RunError(f"baseline {baseline.label} has no measured compiled case to gate against")
+    # Eager cases are gated only on a calibrated step time; the speedup is the compiled cases' measure.
+    calibrated_eager = {case for case, metric in options.noise if metric == "median_ms"} & set(base.index)
+    expected = sorted(compiled | (calibrated_eager - {f["id"] for f in baseline.failed}))
     notes = []
+    if options.noise:
+        notes.append(
+            f"calibrated noise of this machine for {len({case for case, _ in options.noise} & set(expected))} "
+            f"of {len(expected)} case(s); the rest use the default rule"
+        )
+    else:
+        notes.append(
+            "no calibration of this machine: default rule (run `hellotorch calibrate` to gate on each case's noise)"
+        )
     if baseline.torch_version != current.torch_version:
         notes.append(f"PyTorch differs: baseline {baseline.torch_version}, current {current.torch_version}")
     blocked = current.incomplete_reason
@@ -200,10 +252,10 @@ def confirm(result: GateResult, baseline: Run, *, remeasure: Remeasure, options:
         return result
     rerun = remeasure(suspects)
     again = gate(baseline, rerun, options=options)
-    reproduced = {f.case for f in again.regressions if f.check in ("speedup", "status", "missing")}
+    reproduced = {f.case for f in again.regressions if f.check in ("speedup", "step time", "status", "missing")}
     findings = []
     for finding in result.findings:
-        if finding.check == "speedup" and finding.case in suspects:
+        if finding.check in ("speedup", "step time") and finding.case in suspects:
             kept = finding.case in reproduced
             suffix = " (confirmed)" if kept else " (not reproduced)"
             finding = dataclasses.replace(finding, change=finding.change + suffix, regressed=kept)

@@ -12,6 +12,9 @@ a case can be followed across commits, PyTorch versions and machines.
 - **Concurrent and atomic.** WAL mode and a busy timeout let two processes
   ingest at once; each run is stored in one ``BEGIN IMMEDIATE`` transaction,
   so a process killed mid-ingest leaves the database as it was.
+- **Calibrated.** Schema 2 adds each case's run-to-run noise per machine
+  and thread count (``noise``), written by ``hellotorch calibrate``
+  (:mod:`hellotorch.noise`).
 - **Idempotent.** A run is keyed by its label and its JSON's timestamp: a run
   ingested twice is stored once.
 """
@@ -32,7 +35,7 @@ from hellotorch.results import Run
 
 #: "htor": what marks a SQLite file as a hellotorch history.
 APPLICATION_ID = 0x68746F72
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_PATH = Path("results") / "history.sqlite"
 BUSY_TIMEOUT_MS = 30_000
 
@@ -80,6 +83,21 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             PRIMARY KEY (run_key, case_id)
         )""",
         "CREATE INDEX cases_by_case ON cases (case_id)",
+    ),
+    # Version 2: each case's calibrated run-to-run noise on a machine (hellotorch calibrate).
+    2: (
+        """CREATE TABLE noise (
+            machine_fingerprint TEXT NOT NULL,
+            threads INTEGER NOT NULL,
+            case_id TEXT NOT NULL,
+            metric TEXT NOT NULL,
+            runs INTEGER NOT NULL,
+            center REAL NOT NULL,
+            cv REAL NOT NULL,
+            calibrated TEXT NOT NULL,
+            labels TEXT NOT NULL,
+            PRIMARY KEY (machine_fingerprint, threads, case_id, metric)
+        )""",
     ),
 }
 

@@ -137,7 +137,11 @@ def _timed(record: dict[str, Any], stats: Any, where: str) -> dict[str, Any]:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
         _require(ok, where, f"case {record['id']}: field 'stats.{key}' must be a finite number >= 0, got {value!r:.40}")
     _require(stats["median"] > 0, where, f"case {record['id']}: field 'stats.median' must be positive")
-    return {**record, "median_s": float(stats["median"]), "iqr_s": float(stats["iqr"])}
+    timed = {**record, "median_s": float(stats["median"]), "iqr_s": float(stats["iqr"])}
+    fastest = stats.get("min")  # optional: the A/B can read the fastest round instead of the median
+    if isinstance(fastest, (int, float)) and not isinstance(fastest, bool) and math.isfinite(fastest) and fastest > 0:
+        timed["min_s"] = float(fastest)
+    return timed
 
 
 def _unique(records: list[dict[str, Any]], where: str) -> None:
@@ -245,7 +249,7 @@ def read_curves(run: Run) -> pd.DataFrame:
 
 
 def pin_baseline(runs: list[Run]) -> dict[str, Any]:
-    """The baseline JSON for ``runs``: the first run's, each compiled case's speedup the median over all.
+    """The baseline JSON for ``runs``: the first run's, each case's step time and speedup the median over all.
 
     A median of several runs keeps one disturbed run from skewing the gate.
     Raw round times are dropped (large, and the gate reads none of them).
@@ -261,11 +265,15 @@ def pin_baseline(runs: list[Run]) -> dict[str, Any]:
     for bench in pinned["benchmarks"]:
         bench.get("stats", {}).pop("data", None)
         info = bench["extra_info"]
-        if not info.get("compiled") or not is_measured(info):
+        if not is_measured(info):
             continue
         samples = [records[info["id"]] for records in by_id if info["id"] in records]
+        # The step time too: a calibrated gate compares it (hellotorch.noise).
+        bench["stats"]["median"] = statistics.median(sample["median_s"] for sample in samples)
+        info["baseline_runs"] = len(samples)
+        if not info.get("compiled"):
+            continue
         for key in ("speedup", "speedup_q1", "speedup_q3"):
             info[key] = statistics.median(sample[key] for sample in samples)
-        info["baseline_runs"] = len(samples)
     pinned.setdefault("hellotorch", {})["baseline_of"] = [run.label for run in runs]
     return pinned

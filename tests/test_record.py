@@ -18,7 +18,7 @@ from .fixtures_util import FIXTURE_RUN
 PACKAGE = Path(__file__).parent.parent / "hellotorch"
 RAW = json.loads((FIXTURE_RUN / "benchmark.json").read_text())
 #: Keys the readers use that are not record fields: derived in table.py, or parts of the raw JSON and curves.
-NOT_RECORD_KEYS = {"median_s", "iqr_s", "best_eager_ms", "reason", "regressed", "speedup_cv", "cpu"}
+NOT_RECORD_KEYS = {"median_s", "iqr_s", "min_s", "stats", "best_eager_ms", "reason", "regressed", "speedup_cv", "cpu"}
 NOT_RECORD_KEYS |= {"baseline_of", "benchmarks", "extra_info", "iqr", "machine_info", "median", *CURVE_FIELDS}
 # The rows of compile_costs.jsonl have their own declared fields.
 NOT_RECORD_KEYS |= set(COST_FIELDS) | set(compiletable.DERIVED)

@@ -24,6 +24,15 @@ def setup_arguments(commands: argparse._SubParsersAction) -> None:
     gate.add_argument(
         "--spread-factor", type=non_negative_float, default=None, help="allowed drop in units of measured spread"
     )
+    gate.add_argument(
+        "--history",
+        type=non_empty,
+        default=None,
+        help="history database with this machine's calibration (default results/history.sqlite, when it exists)",
+    )
+    gate.add_argument(
+        "--no-calibration", action="store_true", help="ignore any calibration: the default rule for every case"
+    )
     gate.add_argument("--all", action="store_true", help="show every case, not only regressions")
     gate.add_argument("--markdown", default=None, metavar="PATH", help="also write the Markdown here")
     gate.add_argument("--github-json", default=None, metavar="PATH", help="write customBiggerIsBetter JSON here")
@@ -37,19 +46,28 @@ def setup_arguments(commands: argparse._SubParsersAction) -> None:
 
 def run_gate(args: argparse.Namespace) -> int:
     import json
+    from pathlib import Path
 
     from hellotorch import gate
     from hellotorch.files import check_output_file, write_text_atomic
+    from hellotorch.history import DEFAULT_PATH, check_history
+    from hellotorch.noise import noise_for_run
     from hellotorch.results import load_run
 
     markdown_path = check_output_file(args.markdown, option="--markdown")
     github_path = check_output_file(args.github_json, option="--github-json")
+    if args.history is not None and not Path(args.history).is_file():
+        raise ValueError(f"--history {args.history}: no such file (run `hellotorch calibrate` to make one)")
+    history = None if args.no_calibration else args.history or (DEFAULT_PATH if DEFAULT_PATH.is_file() else None)
+    if history is not None:
+        check_history(history)
+    baseline, current = load_run(args.baseline), load_run(args.current)
     defaults = gate.GateOptions()
     options = gate.GateOptions(
         threshold=defaults.threshold if args.threshold is None else args.threshold,
         spread_factor=defaults.spread_factor if args.spread_factor is None else args.spread_factor,
+        noise=noise_for_run(history, current) if history is not None else {},
     )
-    baseline, current = load_run(args.baseline), load_run(args.current)
     result = gate.gate(baseline, current, options=options)
     if args.confirm and result.speedup_suspects and not result.blocked:
         print(f"hellotorch gate: re-measuring {len(result.speedup_suspects)} regressed case(s) to confirm", flush=True)

@@ -1,0 +1,127 @@
+"""Calibrated noise: each case's CV from repeated runs, stored per machine, and the gate judging by it (and saying so)."""
+
+import math
+
+import pytest
+
+from hellotorch.errors import BadInput
+from hellotorch.gate import GateOptions, gate
+from hellotorch.history import open_history, run_facts
+from hellotorch.noise import MIN_ALLOWED, CaseNoise, calibrate, load_noise, noise_for_run, store_noise
+from hellotorch.results import load_run
+
+from .fixtures_util import FIXTURE_RUN, edited_run, run_cli
+
+COMPILED = "train-cpu-mlp-b64-adamw.forloop-float32-default.step"
+EAGER = "train-cpu-mlp-b64-adamw.forloop-float32-eager"
+
+
+def _scaled(tmp_path, name: str, *, speedup: float = 1.0, step: float = 1.0, when: str | None = None):
+    """The fixture run with the compiled MLP case's speedup and every step time scaled."""
+
+    def edit(raw):
+        if when:
+            raw["datetime"] = when
+        for bench in raw["benchmarks"]:
+            bench["stats"]["median"] *= step
+            info = bench["extra_info"]
+            if info["id"] == COMPILED:
+                for key in ("speedup", "speedup_q1", "speedup_q3"):
+                    info[key] *= speedup
+
+    return load_run(edited_run(tmp_path, edit, name=name))
+
+
+def test_calibration_is_each_cases_cv_over_the_runs(tmp_path):
+    runs = [
+        _scaled(tmp_path, f"run-{i}", speedup=s, step=t)
+        for i, (s, t) in enumerate([(1, 1), (1.02, 0.98), (0.98, 1.02)])
+    ]
+    noises = {(n.case_id, n.metric): n for n in calibrate(runs)}
+    assert noises[(COMPILED, "speedup")].cv == pytest.approx(0.02, rel=1e-6)
+    assert noises[(EAGER, "median_ms")].cv == pytest.approx(0.02, rel=1e-6)
+    assert (EAGER, "speedup") not in noises  # an eager speedup is 1 by definition
+    assert noises[(COMPILED, "speedup")].runs == 3
+
+
+def test_the_allowance_grows_with_the_noise_and_has_a_floor():
+    quiet = CaseNoise("c", "speedup", 5, 1.0, 0.0001, "2026-11-29")
+    noisy = CaseNoise("c", "speedup", 5, 1.0, 0.02, "2026-11-29")
+    assert quiet.allowed() == MIN_ALLOWED
+    assert noisy.allowed() == pytest.approx(3 * 0.02 * math.sqrt(1.2))
+
+
+def test_calibration_needs_three_runs(tmp_path):
+    with pytest.raises(BadInput, match="at least 3 runs"):
+        calibrate([load_run(FIXTURE_RUN)] * 2)
+
+
+def test_noise_is_stored_per_machine_and_found_again(tmp_path):
+    runs = [_scaled(tmp_path, f"run-{i}", speedup=1 + i / 100) for i in range(3)]
+    facts = run_facts(runs[0])
+    connection = open_history(tmp_path / "h.sqlite")
+    store_noise(connection, fingerprint=facts.machine_fingerprint, threads=facts.threads, noises=calibrate(runs))
+    assert load_noise(connection, fingerprint="another-machine", threads=facts.threads) == {}
+    connection.close()
+    found = noise_for_run(tmp_path / "h.sqlite", runs[0])
+    assert found[(COMPILED, "speedup")].cv == pytest.approx(0.01 / 1.01, rel=1e-6)  # sd 0.01 x, mean 1.01 x
+
+
+def _noise(cv_speedup: float, cv_step: float | None = None) -> dict:
+    table = {(COMPILED, "speedup"): CaseNoise(COMPILED, "speedup", 5, 1.37, cv_speedup, "2026-11-29")}
+    if cv_step is not None:
+        for case in (COMPILED, EAGER):
+            table[(case, "median_ms")] = CaseNoise(case, "median_ms", 5, 2.0, cv_step, "2026-11-29")
+    return table
+
+
+def test_the_gate_judges_a_case_by_its_own_noise_and_says_so(tmp_path):
+    baseline, current = load_run(FIXTURE_RUN), _scaled(tmp_path, "run-slower", speedup=0.96)
+    quiet = gate(baseline, current, options=GateOptions(noise=_noise(0.005)))
+    finding = next(f for f in quiet.findings if f.case == COMPILED and f.check == "speedup")
+    assert finding.regressed and finding.noise.startswith("calibrated: CV 0.50%")
+    noisy = gate(baseline, current, options=GateOptions(noise=_noise(0.03)))
+    assert not next(f for f in noisy.findings if f.case == COMPILED and f.check == "speedup").regressed
+    default = gate(baseline, current)  # a 4 % drop is inside the default 10 % floor
+    assert not default.regressions
+    assert any("no calibration" in note for note in default.notes)
+    other = next(f for f in quiet.findings if f.check == "speedup" and f.case != COMPILED)
+    assert other.noise.startswith("default")
+
+
+def test_a_calibrated_step_time_is_gated_for_eager_cases_too(tmp_path):
+    baseline, current = load_run(FIXTURE_RUN), _scaled(tmp_path, "run-slower", step=1.05)
+    result = gate(baseline, current, options=GateOptions(noise=_noise(0.005, cv_step=0.005)))
+    slowed = {f.case for f in result.regressions if f.check == "step time"}
+    assert slowed == {COMPILED, EAGER}
+    assert gate(baseline, current, options=GateOptions(noise=_noise(0.005))).passed  # no step-time calibration
+
+
+def test_calibrate_refuses_bad_input_before_running(tmp_path):
+    code, _, err = run_cli(["calibrate", "--runs", "2", "--results", str(tmp_path)])
+    assert code == 2 and "--runs" in err
+    (tmp_path / "h.sqlite").write_bytes(b"garbage" * 200)
+    code, _, err = run_cli(["calibrate", "--history", str(tmp_path / "h.sqlite"), "--results", str(tmp_path)])
+    assert code == 2 and "--history" in err
+    assert not list(tmp_path.glob("run-*"))
+
+
+def test_the_gate_command_reads_the_calibration_from_the_history(tmp_path):
+    runs = [_scaled(tmp_path, f"run-{i}", speedup=1 + i / 1000) for i in range(3)]
+    facts = run_facts(runs[0])
+    connection = open_history(tmp_path / "h.sqlite")
+    store_noise(connection, fingerprint=facts.machine_fingerprint, threads=facts.threads, noises=calibrate(runs))
+    connection.close()
+    slower = edited_run(tmp_path, lambda raw: _slow_speedup(raw, 0.96), name="run-slower")
+    argv = ["gate", "--baseline", str(FIXTURE_RUN), "--current", str(slower), "--all"]
+    code, out, _ = run_cli([*argv, "--history", str(tmp_path / "h.sqlite")])
+    assert code == 1 and "calibrated: CV" in out
+    code, out, _ = run_cli([*argv, "--history", str(tmp_path / "h.sqlite"), "--no-calibration"])
+    assert code == 0 and "no calibration" in out
+
+
+def _slow_speedup(raw, factor):
+    for bench in raw["benchmarks"]:
+        if bench["extra_info"]["id"] == COMPILED:
+            for key in ("speedup", "speedup_q1", "speedup_q3"):
+                bench["extra_info"][key] *= factor

@@ -1,8 +1,9 @@
-"""Each case's trend across stored runs, for people: a Markdown table per case and a plot per case.
+"""Each case's trend across stored runs, for people: the change points, a Markdown table and a row of plots per case.
 
-The rows come from :func:`hellotorch.history.trend`; one line per machine,
-oldest run first: paired speedup with its IQR, compiled step time and
-compile time.
+The rows come from :func:`hellotorch.history.trend` and the steps from
+:mod:`hellotorch.changepoints`; one line per machine, oldest run first:
+paired speedup with its IQR band, compiled step time and compile time, the
+change points marked.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from hellotorch.plots import _grid
+from hellotorch.changepoints import ChangePoint, to_frame
+from hellotorch.plots import plt  # with the non-interactive backend chosen there
 from hellotorch.table import markdown
 
 
@@ -21,9 +23,14 @@ def _fmt(value, digits: int = 2) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
-def trend_markdown(rows: pd.DataFrame) -> str:
-    """A table per case: its runs in order, with the machine, commit and torch each ran on."""
+def trend_markdown(rows: pd.DataFrame, points: list[ChangePoint] = ()) -> str:
+    """The change points, then a table per case: its runs in order, with the machine, commit and torch each ran on."""
     lines = ["# hellotorch history", ""]
+    lines += ["## Change points", ""]
+    if points:
+        lines += [markdown(to_frame(list(points))), ""]
+    else:
+        lines += ["No persistent step in any case's series (ruptures, then Welch's t-test at p < 0.01).", ""]
     for case, group in rows.groupby("case_id", sort=True):
         view = pd.DataFrame(
             {
@@ -45,22 +52,53 @@ def trend_markdown(rows: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def trend_plot(rows: pd.DataFrame, *, most: int = 12) -> tuple[Figure, np.ndarray]:
-    """Per case (at most ``most``): paired speedup with its IQR band over the runs, one line per machine."""
+#: metric -> (column of the case's row of panels, y label).
+PANELS = {
+    "speedup": (0, "paired speedup (IQR band)"),
+    "median_ms": (1, "compiled step, ms"),
+    "compile_s": (2, "compile, s"),
+}
+
+
+def trend_plot(rows: pd.DataFrame, points: list[ChangePoint] = (), *, most: int = 8) -> tuple[Figure, np.ndarray]:
+    """A row per case (at most ``most``): speedup with its IQR band, step time, compile time; a line per machine.
+
+    Change points are dashed lines at the first run after them: red when
+    the case's newest step made it worse than its noise allows.
+    """
     cases = sorted(rows["case_id"].unique())[:most]
-    fig, axes = _grid(len(cases), columns=min(3, len(cases)), size=(5.5, 3.4))
-    for ax, case in zip(axes.flat, cases):
+    fig, axes = plt.subplots(len(cases), 3, figsize=(15, 2.8 * len(cases)), squeeze=False)
+    for line, case in zip(axes, cases):
         group = rows[rows["case_id"] == case]
-        for _, runs in group.groupby("machine_fingerprint"):
+        for fingerprint, runs in group.groupby("machine_fingerprint"):
             x = np.arange(len(runs))
-            ax.plot(x, runs["speedup"], marker="o", label=str(runs["machine"].iloc[0])[:30])
-            ax.fill_between(x, runs["speedup_q1"].astype(float), runs["speedup_q3"].astype(float), alpha=0.2)
-        ax.axhline(1.0, color="grey", linewidth=0.8)
-        ax.set_title(case, fontsize=7)
-        ax.set_xlabel("run (oldest first)")
-        ax.set_ylabel("paired speedup")
-        ax.legend(fontsize=6)
-    for ax in list(axes.flat)[len(cases) :]:
-        ax.set_visible(False)
+            name = str(runs["machine"].iloc[0])[:30]
+            line[0].plot(x, runs["speedup"].astype(float), marker="o", markersize=3, label=name)
+            line[0].fill_between(x, runs["speedup_q1"].astype(float), runs["speedup_q3"].astype(float), alpha=0.2)
+            line[1].plot(x, runs["median_ms"].astype(float), marker="o", markersize=3, label=name)
+            line[2].plot(x, runs["compile_s"].astype(float), marker="o", markersize=3, label=name)
+            position = {label: index for index, label in enumerate(runs["label"])}
+            for point in points:
+                if point.case_id == case and point.machine.endswith(f"({fingerprint})") and point.metric in PANELS:
+                    column = PANELS[point.metric][0]
+                    line[column].axvline(
+                        position.get(point.first_run, point.index) - 0.5,
+                        color="red" if point.regression else "grey",
+                        linestyle="--",
+                        linewidth=1,
+                    )
+                    line[column].annotate(
+                        f"{point.size:+.1%}",
+                        (position.get(point.first_run, point.index), 1),
+                        xycoords=("data", "axes fraction"),
+                        fontsize=6,
+                        va="top",
+                    )
+        line[0].axhline(1.0, color="grey", linewidth=0.8)
+        for ax, (_, label) in zip(line, PANELS.values()):
+            ax.set_ylabel(label, fontsize=7)
+            ax.set_xlabel("run (oldest first)", fontsize=7)
+        line[0].set_title(case, fontsize=7, loc="left")
+        line[0].legend(fontsize=6)
     fig.tight_layout()
     return fig, axes

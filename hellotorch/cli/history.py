@@ -4,8 +4,11 @@
 stored once); ``hellotorch history [--case ...] [--machine ...] [--torch ...]
 [--since DATE]`` prints each case's trend, one line per run, grouped by
 machine, and writes ``history.md`` and ``history.png`` with ``--output``.
-``hellotorch bench`` records every finished run itself. A file that is not a
-hellotorch history is refused (exit 2), never overwritten.
+Change points (:mod:`hellotorch.changepoints`) are listed and marked;
+``--regressions`` exits 1 when a case's newest change point made it worse
+than its calibrated noise allows. ``hellotorch bench`` records every
+finished run itself. A file that is not a hellotorch history is refused
+(exit 2), never overwritten.
 """
 
 from __future__ import annotations
@@ -33,6 +36,11 @@ def setup_arguments(commands: argparse._SubParsersAction) -> None:
     )
     history.add_argument("--since", type=non_empty, default=None, help="runs started on or after this ISO date")
     history.add_argument("--output", type=non_empty, default=None, help="folder for history.md and history.png")
+    history.add_argument(
+        "--regressions",
+        action="store_true",
+        help="exit 1 when a case's newest change point made it worse than its calibrated noise allows",
+    )
     history.set_defaults(handler=run_history)
 
 
@@ -62,27 +70,46 @@ def _ingest(args: argparse.Namespace, paths: list[str]) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from hellotorch.changepoints import change_points, newest_per_series, to_frame
     from hellotorch.files import check_output_dir, write_text_atomic
     from hellotorch.history import open_history, trend
     from hellotorch.historyreport import trend_markdown, trend_plot
+    from hellotorch.noise import load_all_noise
     from hellotorch.report import save_figure
+    from hellotorch.table import markdown
 
+    if not Path(args.history).is_file():
+        raise ValueError(f"--history {args.history}: no such file (`hellotorch bench` records every run there)")
     out = check_output_dir(args.output, option="--output")
     connection = open_history(args.history)
     try:
         rows = trend(
             connection, case=args.case, machine=args.machine, torch_version=args.torch_version, since=args.since
         )
+        noise = load_all_noise(connection)
     finally:
         connection.close()
     if rows.empty:
         print(f"hellotorch history: no stored case matches in {args.history}")
         return ExitCode.OK
-    text = trend_markdown(rows)
+    points = change_points(rows, noise)
+    text = trend_markdown(rows, points)
     print(text)
     if out is not None:
         write_text_atomic(out / "history.md", text)
-        fig, _ = trend_plot(rows)
+        fig, _ = trend_plot(rows, points)
         save_figure(fig, out / "history.png")
         print(f"hellotorch history: wrote history.md and history.png in {out}")
+    if not args.regressions:
+        return ExitCode.OK
+    regressions = [point for point in newest_per_series(points) if point.regression]
+    if regressions:
+        print(
+            f"hellotorch history: REGRESSION: {len(regressions)} case metric(s) stepped worse than their noise allows"
+        )
+        print(markdown(to_frame(regressions)))
+        return ExitCode.CHECK_FAILED
+    print("hellotorch history: no regression: no case's newest change point is worse than its noise allows")
     return ExitCode.OK

@@ -51,9 +51,10 @@ def cxx_compiler() -> str:
 
 
 def git_commit() -> str:
-    """The commit of the code being measured: hellotorch's checkout, else the working folder's repository."""
+    """The commit of the code being measured: the checkout an A/B side runs, hellotorch's, else the working folder's."""
     package_root = Path(__file__).resolve().parent.parent
     root = package_root if (package_root / ".git").exists() else Path.cwd()
+    root = Path(os.environ.get("HELLOTORCH_GIT_DIR") or root)  # set by hellotorch ab for each side's process
     commit = _first_line(["git", "rev-parse", "--short=12", "HEAD"], cwd=root)
     dirty = _first_line(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root)
     return f"{commit}{'-dirty' if dirty else ''}" if commit else "unknown"

@@ -18,11 +18,11 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from hellotorch.cli import bench, env, gate, history, parity, results, run
+from hellotorch.cli import ab, bench, calibrate, env, gate, history, parity, results, run
 from hellotorch.cli.options import OneLineParser
 from hellotorch.errors import CheckFailed, ExitCode, first_line
 
-COMMAND_GROUPS = (run, env, parity, bench, results, gate, history)
+COMMAND_GROUPS = (run, env, parity, bench, results, gate, history, calibrate, ab)
 
 
 def build_parser() -> OneLineParser:

@@ -1,0 +1,238 @@
+"""Regression trials: does hellotorch catch a real 5 % and 10 % slowdown, and stay quiet on unchanged code?
+
+Makes slowed commits of this checkout (the training step does extra
+elementwise passes over the parameters: ``p.mul_(2).mul_(0.5)``, exact in
+floating point, so the loss curve is unchanged), calibrates this machine,
+then runs, for each of A/A (unchanged), slow-5 and slow-10, ``--trials``
+trials of ``hellotorch ab --base HEAD --head <commit>`` and the calibrated
+gate on the head's first run. Last it builds histories of real runs (the
+unchanged runs, then slowed ones entering part-way) and reads their change
+points. Everything lands in ``--out``; ``summary.md`` has the counts.
+
+    python bench/regression_trials.py --out /tmp/trials --passes 1 2
+
+Run it on a quiet machine, alone: it is a benchmark (about 30 minutes here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PROFILE = "bench/trials.toml"
+STEP_FILE = "hellotorch/step.py"
+ANCHOR = "    optimizer.step()\n"
+PATCH = """    optimizer.step()
+    with torch.no_grad():  # regression trial: {passes} extra elementwise pass(es) over the parameters
+        for _ in range({passes}):
+            for parameter in model.parameters():
+                parameter.mul_(2.0).mul_(0.5)
+"""
+
+
+def sh(*command: str, cwd: Path = ROOT, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=check)
+
+
+def hellotorch(*arguments: str) -> tuple[int, str]:
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "hellotorch", *arguments], cwd=ROOT, capture_output=True, text=True)
+    print(f"  hellotorch {arguments[0]}: exit {done.returncode} in {time.monotonic() - started:.0f} s", flush=True)
+    return done.returncode, done.stdout + done.stderr
+
+
+def slowed_commit(out: Path, passes: int) -> str:
+    """A commit of HEAD whose train_step does ``passes`` extra passes, made in a scratch worktree."""
+    tree = out / f"slow-{passes}-tree"
+    sh("git", "worktree", "add", "--detach", "--quiet", str(tree), "HEAD")
+    try:
+        step = tree / STEP_FILE
+        text = step.read_text()
+        assert text.count(ANCHOR) == 1, "train_step changed: update the trial patch"
+        step.write_text(text.replace(ANCHOR, PATCH.format(passes=passes)))
+        sh(
+            "git",
+            "-c",
+            "user.name=trials",
+            "-c",
+            "user.email=trials@localhost",
+            "commit",
+            "-qam",
+            f"trial: {passes} extra pass(es) over the parameters in train_step",
+            cwd=tree,
+        )
+        return sh("git", "rev-parse", "HEAD", cwd=tree).stdout.strip()
+    finally:
+        sh("git", "worktree", "remove", "--force", str(tree), check=False)
+
+
+def first_run(folder: Path) -> Path:
+    return sorted(folder.glob("run-*"))[0]
+
+
+def side_runs(folder: Path, side: str) -> list[Path]:
+    """The run folders of one side of an A/B, oldest first."""
+    return sorted((run for sub in folder.glob(f"{side}-*") for run in sub.glob("run-*")), key=lambda p: p.name)
+
+
+def history_of(out: Path, name: str, runs: list[Path]) -> list:
+    """A copy of the calibrated history with ``runs`` ingested; its change points."""
+    from hellotorch.changepoints import change_points
+    from hellotorch.history import ingest, open_history, trend
+    from hellotorch.noise import load_all_noise
+    from hellotorch.results import load_run
+
+    path = out / f"history-{name}.sqlite"
+    shutil.copy(out / "calibration.sqlite", path)
+    connection = open_history(path)
+    try:
+        for run in runs:
+            ingest(connection, load_run(run))
+        rows = trend(connection)
+        rows = rows[rows["label"].isin([load_run(run).label for run in runs])]
+        return change_points(rows, load_all_noise(connection))
+    finally:
+        connection.close()
+
+
+def analyze(out: Path, trials: int) -> str:
+    """summary.md: false alarms, detections, measured cost, and the change points of three histories."""
+    import statistics
+
+    rows = json.loads((out / "trials.json").read_text())
+    kinds = list(dict.fromkeys(row["kind"] for row in rows))
+    lines = [
+        "| trials | ab flagged | calibrated gate flagged | measured cost, compiled (ab ratio, median of trials) "
+        "| measured cost, eager |",
+        "|:--|--:|--:|--:|--:|",
+    ]
+    for kind in kinds:
+        mine = [row for row in rows if row["kind"] == kind]
+        cost = {}
+        for arm in ("default.step", "eager"):
+            ratios = [v[0] for row in mine for case, v in row["ab"].items() if case.endswith(arm)]
+            cost[arm] = f"{statistics.median(ratios) - 1:+.1%}" if ratios else "-"
+        lines.append(
+            f"| {kind} ({len(mine)}) | {sum(r['ab_exit'] == 1 for r in mine)} | {sum(r['gate_exit'] == 1 for r in mine)} "
+            f"| {cost['default.step']} | {cost['eager']} |"
+        )
+    half = trials // 2
+    histories = {"no change": [run for t in range(1, trials + 1) for run in side_runs(out / f"ab-aa-{t}", "head")]}
+    for kind in kinds[1:]:
+        before = [run for t in range(1, half + 1) for run in side_runs(out / f"ab-aa-{t}", "head")]
+        after = [run for t in range(half + 1, trials + 1) for run in side_runs(out / f"ab-{kind}-{t}", "head")]
+        histories[f"{kind} from run {len(before) + 1}"] = before + after
+    lines += ["", "| history | runs | change points (case, metric, first run after, size, verdict) |", "|:--|--:|:--|"]
+    for name, runs in histories.items():
+        points = history_of(out, name.split()[0], runs)
+        described = "; ".join(
+            f"{p.case_id.split('-float32-')[-1]} {p.metric} at run {p.index + 1}: {p.size:+.1%}"
+            f" ({'regression' if p.regression else 'within noise' if p.worse else 'better'})"
+            for p in points
+        )
+        lines.append(f"| {name} | {len(runs)} | {described or 'none'} |")
+    text = "\n".join(lines) + "\n"
+    (out / "summary.md").write_text(text)
+    return text
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--analyze", action="store_true", help="only (re)write summary.md of a finished --out")
+    parser.add_argument("--passes", type=int, nargs="+", default=[1, 2], help="extra passes of each slowed commit")
+    parser.add_argument("--trials", type=int, default=6)
+    parser.add_argument("--calibration-runs", type=int, default=5)
+    args = parser.parse_args()
+    out = args.out.resolve()
+    if args.analyze:
+        print(analyze(out, args.trials))
+        return 0
+    if out.exists():
+        sys.exit(f"--out {out} exists; give a new folder")
+    out.mkdir(parents=True)
+    started = time.monotonic()
+    sides = {"aa": "HEAD"} | {f"slow-{p}": slowed_commit(out, p) for p in args.passes}
+    (out / "sides.json").write_text(json.dumps(sides, indent=1))
+    history = out / "calibration.sqlite"
+    print("calibrating", flush=True)
+    code, text = hellotorch(
+        "calibrate",
+        "--profile",
+        PROFILE,
+        "--runs",
+        str(args.calibration_runs),
+        "--results",
+        str(out / "calibration"),
+        "--history",
+        str(history),
+        "--baseline",
+        str(out / "baseline.json"),
+    )
+    (out / "calibrate.log").write_text(text)
+    if code != 0:
+        sys.exit(f"calibrate failed (exit {code}); see {out / 'calibrate.log'}")
+    rows = []
+    for trial in range(1, args.trials + 1):
+        for kind, ref in sides.items():
+            folder = out / f"ab-{kind}-{trial}"
+            print(f"trial {trial} {kind}", flush=True)
+            ab_code, ab_text = hellotorch(
+                "ab",
+                "--base",
+                "HEAD",
+                "--head",
+                ref,
+                "--profile",
+                PROFILE,
+                "--output",
+                str(folder),
+                "--history",
+                str(out / "trials.sqlite"),
+            )
+            (out / f"ab-{kind}-{trial}.log").write_text(ab_text)
+            gate_code, gate_text = hellotorch(
+                "gate",
+                "--baseline",
+                str(out / "baseline.json"),
+                "--current",
+                str(first_run(folder / "head-1")),
+                "--history",
+                str(history),
+                "--all",
+            )
+            (out / f"gate-{kind}-{trial}.log").write_text(gate_text)
+            ratios = {}
+            if (folder / "ab.csv").exists():
+                import pandas as pd
+
+                table = pd.read_csv(folder / "ab.csv")
+                ratios = {
+                    row["case"]: [row.get("ratio"), row.get("ci_low"), row.get("ci_high"), row["verdict"], row["pairs"]]
+                    for _, row in table.iterrows()
+                }
+            rows.append(
+                {
+                    "trial": trial,
+                    "kind": kind,
+                    "ab_exit": ab_code,
+                    "gate_exit": gate_code,
+                    "ab": ratios,
+                    "gate": re.findall(r"\*\*hellotorch gate: (\w+)", gate_text),
+                }
+            )
+            (out / "trials.json").write_text(json.dumps(rows, indent=1, default=str))
+    print(f"done in {time.monotonic() - started:.0f} s; trials.json in {out}")
+    print(analyze(out, args.trials))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

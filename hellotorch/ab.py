@@ -1,0 +1,212 @@
+"""A/B on one machine: two versions of the code (git refs) or two environments, in alternating fresh processes.
+
+This is how a pull request is judged on a shared runner: base and head side
+by side, minutes apart, not head against a baseline made on another day.
+
+- **Sides.** A side is a Python interpreter and, for a git ref, a detached
+  ``git worktree`` of the repository at that ref; its process runs that
+  checkout's ``hellotorch bench`` (``python -m hellotorch``, with the
+  checkout first on ``PYTHONPATH``), so a ref of hellotorch measures its own
+  code and a ref of a user's project its own plug-in models and profiles.
+  Without a ref a side runs the code as it is, which is how two PyTorch
+  installs are compared (``--base-python``/``--head-python``).
+- **Order.** Pairs alternate A B, B A, A B, ...: a slow drift of the machine
+  (a neighbour's job starting, thermal state) then falls on both sides alike.
+- **Estimate.** Per case and pair, the ratio head/base of the step time,
+  read as pytest-benchmark's median over the process's rounds (or, with
+  ``statistic="min"``, its fastest round: a load burst only ever adds
+  time, so the fastest round is the least disturbed). The ratio reported is
+  the geometric mean over pairs with a Student-t confidence interval on the
+  log ratios (``scipy.stats.t``): pairs are independent processes, and a
+  ratio of times is symmetric in logs.
+- **Verdict.** A case regressed when its interval lies wholly above 1 (the
+  slowdown is significant) and the estimate exceeds the threshold (it is
+  large enough to matter). After ``min_pairs`` pairs, more pairs are added,
+  up to ``max_pairs``, while some case is undecided: its interval still
+  holds both 1 and 1 + threshold.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from hellotorch.absides import (  # noqa: F401 (the request's options live beside the sides)
+    DEFAULT_CONFIDENCE,
+    DEFAULT_THRESHOLD,
+    MIN_PAIRS,
+    STATISTICS,
+    AbOptions,
+    Side,
+    checked_out,
+    run_side,
+)
+from hellotorch.results import Run
+
+
+def order(pairs: int) -> list[tuple[int, str]]:
+    """(pair, side) in A B, B A, A B, ... order."""
+    sequence = []
+    for pair in range(pairs):
+        names = ("base", "head") if pair % 2 == 0 else ("head", "base")
+        sequence += [(pair, name) for name in names]
+    return sequence
+
+
+@dataclass
+class AbSamples:
+    """Per case, the step time (s) of each side in each pair, as each statistic reads it."""
+
+    base: dict[str, list[float]] = field(default_factory=dict)
+    head: dict[str, list[float]] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    #: the same, for the statistics not chosen: {statistic: {"base": {...}, "head": {...}}}.
+    others: dict[str, dict[str, dict[str, list[float]]]] = field(default_factory=dict)
+    statistic: str = "median"
+
+    def add(self, name: str, run: Run) -> None:
+        for record in run.records:
+            if record.get("status") not in ("ok", "parity-failed"):
+                continue
+            for statistic, key in STATISTICS.items():
+                value = record.get(key)
+                if value is None:
+                    continue
+                into = (
+                    getattr(self, name)
+                    if statistic == self.statistic
+                    else self.others.setdefault(statistic, {"base": {}, "head": {}})[name]
+                )
+                into.setdefault(record["id"], []).append(float(value))
+        for failure in run.failed:
+            self.failed.setdefault(failure["id"], f"{name}: {failure['reason']}")
+
+
+def ratio_interval(base: list[float], head: list[float], *, confidence: float) -> tuple[float, float, float]:
+    """(geometric-mean ratio head/base, interval low, high) over the pairs."""
+    from scipy import stats
+
+    logs = [math.log(h / b) for b, h in zip(base, head)]
+    mean = sum(logs) / len(logs)
+    if len(logs) < 2:
+        return math.exp(mean), 0.0, math.inf
+    spread = stats.tstd(logs) / math.sqrt(len(logs)) if len(set(logs)) > 1 else 0.0
+    half = stats.t.ppf((1 + confidence) / 2, df=len(logs) - 1) * spread
+    return math.exp(mean), math.exp(mean - half), math.exp(mean + half)
+
+
+def verdicts(samples: AbSamples, options: AbOptions) -> pd.DataFrame:
+    """One row per case: pairs, base and head medians, ratio, interval, verdict."""
+    rows = []
+    for case in sorted(set(samples.base) | set(samples.head) | set(samples.failed)):
+        base, head = samples.base.get(case, []), samples.head.get(case, [])
+        pairs = min(len(base), len(head))
+        if case in samples.failed or pairs < 2:
+            reason = samples.failed.get(case, "measured on one side only")
+            rows.append({"case": case, "pairs": pairs, "verdict": f"FAILED ({reason[:60]})"})
+            continue
+        ratio, low, high = ratio_interval(base[:pairs], head[:pairs], confidence=options.confidence)
+        other = {}
+        for statistic, sides in samples.others.items():
+            b, h = sides["base"].get(case, []), sides["head"].get(case, [])
+            if min(len(b), len(h)) >= 2:
+                r, lo, hi = ratio_interval(
+                    b[: min(len(b), len(h))], h[: min(len(b), len(h))], confidence=options.confidence
+                )
+                other.update({f"ratio_{statistic}": r, f"ci_low_{statistic}": lo, f"ci_high_{statistic}": hi})
+        if low > 1 and ratio > 1 + options.threshold:
+            verdict = "REGRESSION"
+        elif high < 1 and ratio < 1 - options.threshold:
+            verdict = "faster"
+        elif low <= 1 <= high and low <= 1 + options.threshold <= high:
+            verdict = "undecided"
+        else:
+            verdict = "same"
+        rows.append(
+            {
+                "case": case,
+                "pairs": pairs,
+                "base_ms": 1e3 * sorted(base)[len(base) // 2],
+                "head_ms": 1e3 * sorted(head)[len(head) // 2],
+                "ratio": ratio,
+                "ci_low": low,
+                "ci_high": high,
+                "verdict": verdict,
+                **other,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def run_ab(
+    base: Side,
+    head: Side,
+    options: AbOptions,
+    *,
+    repo: Path,
+    out: Path,
+    on_run: Callable[[str, Run], None] = lambda name, run: None,
+    progress: Callable[[str], None] = print,
+) -> tuple[pd.DataFrame, AbSamples]:
+    """Run the pairs into ``out/<side>-<n>/`` and return the verdicts; ``on_run`` sees each side's run."""
+    samples = AbSamples(statistic=options.statistic)
+    with checked_out(repo, [base, head]) as (base_ready, head_ready):
+        sides = {"base": base_ready, "head": head_ready}
+        pairs = 0
+        while pairs < options.max_pairs:
+            for pair, name in order(pairs + 1)[2 * pairs :]:
+                started = time.monotonic()
+                folder = out / f"{name}-{pair + 1}"
+                folder.mkdir(parents=True, exist_ok=True)
+                run = run_side(sides[name], options, folder, out / f"{name}-{pair + 1}.log")
+                samples.add(name, run)
+                on_run(name, run)
+                progress(f"hellotorch ab: pair {pair + 1}, {name}: {time.monotonic() - started:.0f} s")
+            pairs += 1
+            if pairs >= options.min_pairs:
+                table = verdicts(samples, options)
+                if not (table["verdict"] == "undecided").any():
+                    break
+                if pairs < options.max_pairs:
+                    progress(
+                        f"hellotorch ab: {int((table['verdict'] == 'undecided').sum())} case(s) undecided; one more pair"
+                    )
+    return verdicts(samples, options), samples
+
+
+def to_markdown(table: pd.DataFrame, base: Side, head: Side, options: AbOptions, wall_s: float) -> str:
+    from hellotorch.table import markdown
+
+    regressions = int((table["verdict"] == "REGRESSION").sum())
+    failed = int(table["verdict"].str.startswith("FAILED").sum())
+    verdict = "FAIL" if regressions or failed else "PASS"
+    view = table.copy()
+    for column in ("base_ms", "head_ms"):
+        if column in view:
+            view[column] = view[column].map(lambda v: "" if v != v else f"{v:.3f}")
+    if "ratio" in view:
+        view["head/base"] = [
+            "" if r != r else f"{r:.3f} [{lo:.3f}, {hi:.3f}]"
+            for r, lo, hi in zip(view["ratio"], view["ci_low"], view["ci_high"])
+        ]
+        view = view.drop(columns=[c for c in view.columns if c.startswith(("ratio", "ci_"))])
+    lines = [
+        f"**hellotorch ab: {verdict}**: {regressions} regression(s), {failed} failed, in {len(table)} case(s)",
+        "",
+        f"- base: {base.describe}",
+        f"- head: {head.describe}",
+        f"- profile {options.profile}"
+        + (f", -k {options.keyword!r}" if options.keyword else "")
+        + f"; pairs alternate A B, B A; {int(table['pairs'].max()) if len(table) else 0} pair(s) of fresh processes"
+        + f" in {wall_s:.0f} s",
+        f"- a case regresses when head/base's {options.confidence:.0%} interval lies above 1 and the ratio"
+        f" exceeds 1 + {options.threshold:.0%} (step time: pytest-benchmark's {options.statistic} per process)",
+        "",
+        markdown(view),
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,119 @@
+"""``hellotorch ab``: base against head on this machine, in alternating fresh processes; exit 1 on a regression.
+
+``--base REF --head REF`` compares two commits of the repository (``--repo``,
+default the working folder); ``--base-python PY --head-python PY`` two
+environments (two PyTorch installs) on the code as it is; the two combine.
+Writes ``ab.md`` and ``ab.csv`` and keeps each side's run folder in
+``--output``; every side's run is recorded in the history. Exit 0 when no
+case regressed, 1 when one did or failed, 2 on bad input (a ref that names
+no commit, an interpreter without torch, a side that refuses the request),
+130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from hellotorch.cli.options import fraction, non_empty, positive_int
+from hellotorch.errors import ExitCode
+
+
+def setup_arguments(commands: argparse._SubParsersAction) -> None:
+    from hellotorch.ab import DEFAULT_CONFIDENCE, DEFAULT_THRESHOLD, MIN_PAIRS
+
+    ab = commands.add_parser("ab", help="base against head in alternating fresh processes; exit 1 on a regression")
+    ab.add_argument("--base", type=non_empty, default=None, metavar="REF", help="git ref of the base side")
+    ab.add_argument("--head", type=non_empty, default=None, metavar="REF", help="git ref of the head side")
+    ab.add_argument("--base-python", type=non_empty, default=None, metavar="PY", help="interpreter of the base side")
+    ab.add_argument("--head-python", type=non_empty, default=None, metavar="PY", help="interpreter of the head side")
+    ab.add_argument("--repo", type=non_empty, default=".", help="the git repository the refs belong to (default .)")
+    ab.add_argument("--profile", default="quick", help="profile name or file (default quick)")
+    ab.add_argument("--device", default="cpu", help="cpu or cuda")
+    ab.add_argument("--threads", type=positive_int, default=None, help="CPU threads of both sides")
+    ab.add_argument("-k", dest="keyword", type=non_empty, default=None, help="narrow the cases (pytest -k)")
+    ab.add_argument("--case", action="append", default=[], metavar="ID", help="only this case (repeatable)")
+    ab.add_argument(
+        "--pairs", type=positive_int, default=MIN_PAIRS, help=f"pairs of processes, at least (default {MIN_PAIRS})"
+    )
+    ab.add_argument(
+        "--max-pairs", type=positive_int, default=None, help="add pairs while a case is undecided, up to this many"
+    )
+    ab.add_argument(
+        "--threshold",
+        type=fraction,
+        default=DEFAULT_THRESHOLD,
+        help=f"slowdown that counts, a fraction (default {DEFAULT_THRESHOLD})",
+    )
+    ab.add_argument(
+        "--confidence",
+        type=fraction,
+        default=DEFAULT_CONFIDENCE,
+        help=f"of the interval (default {DEFAULT_CONFIDENCE})",
+    )
+    ab.add_argument(
+        "--statistic",
+        default="median",
+        help="per-process step time compared: median (of pytest-benchmark's rounds) or min (the fastest round)",
+    )
+    ab.add_argument("--output", type=non_empty, default=None, help="folder for ab.md, ab.csv and the side runs")
+    ab.add_argument("--history", type=non_empty, default=None, help="history database (default results/history.sqlite)")
+    ab.set_defaults(handler=run_ab_command)
+
+
+def run_ab_command(args: argparse.Namespace) -> int:
+    import time
+    from datetime import datetime
+    from pathlib import Path
+
+    from hellotorch.ab import AbOptions, run_ab, to_markdown
+    from hellotorch.absides import Side, check_python, resolve_ref
+    from hellotorch.errors import BadInput
+    from hellotorch.files import check_output_dir, write_text_atomic
+    from hellotorch.history import DEFAULT_PATH, check_history, ingest, open_history
+
+    if not any([args.base, args.head, args.base_python, args.head_python]):
+        raise BadInput("ab: name what differs: --base/--head REF, or --base-python/--head-python PY")
+    options = AbOptions(
+        profile=args.profile,
+        device=args.device,
+        keyword=args.keyword,
+        cases=tuple(args.case),
+        threads=args.threads,
+        min_pairs=args.pairs,
+        max_pairs=args.max_pairs or args.pairs,
+        threshold=args.threshold,
+        confidence=args.confidence,
+        statistic=args.statistic,
+    )
+    repo = Path(args.repo).resolve()
+    sides = []
+    for name in ("base", "head"):
+        ref = getattr(args, name)
+        python = check_python(getattr(args, f"{name}_python") or sys.executable, option=f"--{name}-python")
+        commit = resolve_ref(repo, ref, option=f"--{name}") if ref else None
+        sides.append(Side(name, python, ref, commit))
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = check_output_dir(args.output or Path("results") / f"ab-{stamp}", option="--output")
+    history_path = check_history(args.history or DEFAULT_PATH)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def record(name: str, run) -> None:
+        connection = open_history(history_path)
+        try:
+            ingest(connection, run)
+        finally:
+            connection.close()
+
+    print(f"hellotorch ab: base {sides[0].describe}; head {sides[1].describe}; side runs in {out}", flush=True)
+    started = time.monotonic()
+    table, _ = run_ab(
+        sides[0], sides[1], options, repo=repo, out=out, on_run=record, progress=lambda line: print(line, flush=True)
+    )
+    text = to_markdown(table, sides[0], sides[1], options, time.monotonic() - started)
+    write_text_atomic(out / "ab.md", text)
+    write_text_atomic(out / "ab.csv", table.to_csv(index=False))
+    print(text)
+    print(f"hellotorch ab: wrote ab.md and ab.csv in {out}; side runs recorded in {history_path}")
+    bad = table["verdict"].eq("REGRESSION") | table["verdict"].str.startswith("FAILED")
+    return ExitCode.CHECK_FAILED if bad.any() else ExitCode.OK

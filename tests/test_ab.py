@@ -1,0 +1,135 @@
+"""hellotorch ab: the alternating order, the ratio's interval and verdicts, and a real A/B of two commits of a project."""
+
+import math
+import subprocess
+import sys
+
+import pytest
+
+from hellotorch.ab import AbOptions, AbSamples, order, ratio_interval, verdicts
+from hellotorch.errors import BadInput
+
+from .fixtures_util import run_cli
+
+pytest.importorskip("scipy")
+
+
+def test_pairs_alternate_ab_then_ba():
+    assert [name for _, name in order(3)] == ["base", "head", "head", "base", "base", "head"]
+    assert [pair for pair, _ in order(2)] == [0, 0, 1, 1]
+
+
+def test_the_ratio_is_the_geometric_mean_with_a_t_interval():
+    ratio, low, high = ratio_interval([1.0, 1.0, 1.0], [1.05, 1.06, 1.04], confidence=0.95)
+    assert ratio == pytest.approx(math.exp(sum(map(math.log, [1.05, 1.06, 1.04])) / 3))
+    assert 1 < low < ratio < high < 1.09
+
+
+def _samples(ratios: list[float]) -> AbSamples:
+    return AbSamples(base={"case": [1e-3] * len(ratios)}, head={"case": [1e-3 * r for r in ratios]})
+
+
+@pytest.mark.parametrize(
+    ("ratios", "verdict"),
+    [
+        ([1.05, 1.06, 1.05], "REGRESSION"),
+        ([1.001, 0.999, 1.0], "same"),
+        ([1.10, 0.95, 1.02], "undecided"),
+        ([0.90, 0.91, 0.90], "faster"),
+        ([1.011, 1.012, 1.01], "same"),  # significant, but under the 2 % threshold
+    ],
+)
+def test_verdicts(ratios, verdict):
+    assert verdicts(_samples(ratios), AbOptions())["verdict"].tolist() == [verdict]
+
+
+def test_a_case_failed_on_one_side_is_reported_failed():
+    samples = _samples([1.0, 1.0, 1.0])
+    samples.failed["case"] = "head: out of memory"
+    assert verdicts(samples, AbOptions())["verdict"].iloc[0].startswith("FAILED (head: out of memory")
+
+
+@pytest.mark.parametrize(
+    ("options", "culprit"),
+    [
+        ({"min_pairs": 2}, "--pairs"),
+        ({"max_pairs": 2, "min_pairs": 3}, "--max-pairs"),
+        ({"threshold": 1.5}, "--threshold"),
+    ],
+)
+def test_bad_options_name_their_option(options, culprit):
+    with pytest.raises(BadInput, match=culprit):
+        AbOptions(**options)
+
+
+PLUGIN = """
+import dataclasses
+import torch
+from torch import nn
+from hellotorch.models.mlp import MLP
+
+EXTRA_MATMULS = {extra}
+SQUARE = torch.randn(128, 128)
+
+class SlowLoss(nn.CrossEntropyLoss):
+    def forward(self, scores, targets):
+        for _ in range(EXTRA_MATMULS):  # the "regression" this commit brings: real work, slowed by load as the step is
+            SQUARE @ SQUARE
+        return super().forward(scores, targets)
+
+def make_spec():
+    return dataclasses.replace(MLP, name="abmlp", make_loss=SlowLoss)
+"""
+
+PROFILE = """
+models = ["abmodel:make_spec"]
+batch_sizes = [16]
+modes = ["eager"]
+max_time = 0.05
+min_rounds = 5
+"""
+
+
+def _git(repo, *args):
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+
+def test_ab_of_two_commits_of_a_project_catches_the_slower_one(tmp_path):
+    """A user's project with a plug-in model: the head commit adds work to its loss; exit 1, REGRESSION."""
+    repo = tmp_path / "project"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    _git(repo, "config", "user.email", "t@example.com")
+    _git(repo, "config", "user.name", "t")
+    (repo / "profile.toml").write_text(PROFILE)
+    (repo / "abmodel.py").write_text(PLUGIN.format(extra=0))
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "base")
+    (repo / "abmodel.py").write_text(PLUGIN.format(extra=60))
+    _git(repo, "commit", "-q", "-am", "slower")
+    out = tmp_path / "ab"
+    argv = ["ab", "--repo", str(repo), "--base", "HEAD~1", "--head", "HEAD", "--profile", "profile.toml"]
+    argv += ["--output", str(out), "--history", str(tmp_path / "h.sqlite")]
+    code, text, err = run_cli(argv)
+    assert code == 1, text + err
+    assert "REGRESSION" in (out / "ab.md").read_text()
+    assert sorted(path.name for path in out.iterdir() if path.is_dir()) == [
+        "base-1",
+        "base-2",
+        "base-3",
+        "head-1",
+        "head-2",
+        "head-3",
+    ]
+    worktrees = subprocess.run(["git", "-C", str(repo), "worktree", "list"], capture_output=True, text=True).stdout
+    assert len(worktrees.strip().splitlines()) == 1  # the side checkouts are gone
+    code, shown, _ = run_cli(["history", "--history", str(tmp_path / "h.sqlite")])
+    assert code == 0 and "abmodel:make_spec" in shown
+
+
+def test_ab_refuses_a_python_without_torch(tmp_path):
+    bare = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    code, _, err = run_cli(["ab", "--base-python", str(bare / "bin" / "python"), "--output", str(tmp_path / "o")])
+    assert code == 2 and "--base-python" in err and "cannot import torch" in err
+    assert not (tmp_path / "o").exists()

@@ -118,3 +118,21 @@ def test_two_processes_ingesting_at_once_both_land(tmp_path):
     ]
     assert [child.wait(timeout=120) for child in children] == [0, 0]
     assert _count(db)[0] == 2
+
+
+def test_a_schema_1_history_is_migrated_forward_and_keeps_its_runs(tmp_path):
+    from hellotorch.history import MIGRATIONS
+
+    db = tmp_path / "h.sqlite"
+    old = sqlite3.connect(db)
+    for statement in MIGRATIONS[1]:
+        old.execute(statement)
+    old.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    old.execute("PRAGMA user_version = 1")
+    old.commit()
+    old.close()
+    connection = open_history(db)
+    assert ingest(connection, load_run(FIXTURE_RUN))
+    assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert connection.execute("SELECT count(*) FROM noise").fetchone()[0] == 0
+    connection.close()

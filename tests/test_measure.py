@@ -1,8 +1,11 @@
 """The paired speedup, the headline number, on fake steps with a clock of known cost."""
 
+import random
+import statistics
+
 import pytest
 
-from hellotorch.measure import paired_speedup, quantiles
+from hellotorch.measure import paired_speedup, quantiles, quiet_ratios
 
 
 class FakeClock:
@@ -82,3 +85,41 @@ def test_no_pairs_is_refused():
     clock = FakeClock()
     with pytest.raises(ValueError, match="pairs must be positive"):
         paired_speedup(lambda b: None, None, lambda b: None, None, pairs=0, clock=clock)
+
+
+def test_the_quiet_pairs_give_the_undisturbed_ratio_where_the_all_pairs_median_is_pulled_toward_1():
+    # True cost: eager 3 ms, compiled 1 ms (3x). Most pairs carry a 4 ms burst on both blocks.
+    eager_times, compiled_times = [], []
+    for index in range(200):
+        burst = 0.0 if index % 10 == 0 else 0.004 * (1 + (index % 7) / 7)
+        eager_times.append(0.003 + burst)
+        compiled_times.append(0.001 + burst)
+    quiet = quiet_ratios(eager_times, compiled_times)
+    assert len(quiet) == 20 and statistics.median(quiet) == pytest.approx(3.0)
+    assert statistics.median(e / c for e, c in zip(eager_times, compiled_times)) < 1.6
+
+
+def test_an_adaptive_speedup_stops_once_precise_and_keeps_the_all_pairs_median():
+    clock, calls = FakeClock(), []
+    eager, compiled = fake_step(clock, 0.002, calls), fake_step(clock, 0.001, calls)
+    result = paired_speedup(eager, None, compiled, None, pairs=20, target_ci=0.01, max_pairs=400, clock=clock)
+    assert result.pairs == 20  # no spread: precise at the first check
+    assert result.median == pytest.approx(2.0) and result.all_pairs_median == pytest.approx(2.0)
+    assert result.ci_low == pytest.approx(2.0) and result.ci_high == pytest.approx(2.0)
+
+
+def test_an_adaptive_speedup_that_never_gets_precise_stops_at_its_caps():
+    clock, calls = FakeClock(), []
+
+    noise = random.Random(0)
+
+    def wobbly(batch):  # 1-3 ms at random: the interval never narrows to 0.1 %
+        clock.now += noise.uniform(0.001, 0.003)
+
+    eager = fake_step(clock, 0.002, calls)
+    result = paired_speedup(eager, None, wobbly, None, pairs=20, target_ci=0.001, max_pairs=60, clock=clock)
+    assert result.pairs == 60
+    timed = paired_speedup(
+        eager, None, wobbly, None, pairs=20, target_ci=0.001, max_pairs=10**6, max_seconds=1.0, clock=clock
+    )
+    assert 20 <= timed.pairs < 10**6

@@ -249,6 +249,15 @@ def ingest(connection: sqlite3.Connection, run: Run) -> bool:
     return True
 
 
+def record_run(path: str | Path, run: Run) -> bool:
+    """Store ``run`` in the history at ``path`` (opened and closed here); False when it was already there."""
+    connection = open_history(path)
+    try:
+        return ingest(connection, run)
+    finally:
+        connection.close()
+
+
 def trend(
     connection: sqlite3.Connection,
     *,

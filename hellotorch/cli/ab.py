@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hellotorch.cli.options import fraction, non_empty, positive_int
+from hellotorch.cli.options import add_case_selection, fraction, non_empty, positive_int
 from hellotorch.errors import ExitCode
 
 
@@ -28,11 +28,7 @@ def setup_arguments(commands: argparse._SubParsersAction) -> None:
     ab.add_argument("--base-python", type=non_empty, default=None, metavar="PY", help="interpreter of the base side")
     ab.add_argument("--head-python", type=non_empty, default=None, metavar="PY", help="interpreter of the head side")
     ab.add_argument("--repo", type=non_empty, default=".", help="the git repository the refs belong to (default .)")
-    ab.add_argument("--profile", default="quick", help="profile name or file (default quick)")
-    ab.add_argument("--device", default="cpu", help="cpu or cuda")
-    ab.add_argument("--threads", type=positive_int, default=None, help="CPU threads of both sides")
-    ab.add_argument("-k", dest="keyword", type=non_empty, default=None, help="narrow the cases (pytest -k)")
-    ab.add_argument("--case", action="append", default=[], metavar="ID", help="only this case (repeatable)")
+    add_case_selection(ab, device_help="cpu or cuda")
     ab.add_argument(
         "--pairs", type=positive_int, default=MIN_PAIRS, help=f"pairs of processes, at least (default {MIN_PAIRS})"
     )
@@ -70,7 +66,7 @@ def run_ab_command(args: argparse.Namespace) -> int:
     from hellotorch.absides import Side, check_python, resolve_ref
     from hellotorch.errors import BadInput
     from hellotorch.files import check_output_dir, write_text_atomic
-    from hellotorch.history import DEFAULT_PATH, check_history, ingest, open_history
+    from hellotorch.history import DEFAULT_PATH, check_history, record_run
 
     if not any([args.base, args.head, args.base_python, args.head_python]):
         raise BadInput("ab: name what differs: --base/--head REF, or --base-python/--head-python PY")
@@ -98,17 +94,16 @@ def run_ab_command(args: argparse.Namespace) -> int:
     history_path = check_history(args.history or DEFAULT_PATH)
     out.mkdir(parents=True, exist_ok=True)
 
-    def record(name: str, run) -> None:
-        connection = open_history(history_path)
-        try:
-            ingest(connection, run)
-        finally:
-            connection.close()
-
     print(f"hellotorch ab: base {sides[0].describe}; head {sides[1].describe}; side runs in {out}", flush=True)
     started = time.monotonic()
     table, _ = run_ab(
-        sides[0], sides[1], options, repo=repo, out=out, on_run=record, progress=lambda line: print(line, flush=True)
+        sides[0],
+        sides[1],
+        options,
+        repo=repo,
+        out=out,
+        on_run=lambda name, run: record_run(history_path, run),
+        progress=lambda line: print(line, flush=True),
     )
     text = to_markdown(table, sides[0], sides[1], options, time.monotonic() - started)
     write_text_atomic(out / "ab.md", text)

@@ -11,17 +11,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hellotorch.cli.options import non_empty, positive_float, positive_int
+from hellotorch.cli.options import add_case_selection, non_empty, positive_float, positive_int
 from hellotorch.errors import ExitCode
 
 
 def setup_arguments(commands: argparse._SubParsersAction) -> None:
-    from hellotorch.profiles import PROFILES
-
     bench = commands.add_parser("bench", help="run a benchmark profile into a new run folder, then report it")
-    bench.add_argument(
-        "--profile", default="quick", help=f"one of: {', '.join(PROFILES)} (default quick), or a profile file (.toml)"
-    )
+    add_case_selection(bench)
     bench.add_argument(
         "--model",
         dest="models",
@@ -31,12 +27,6 @@ def setup_arguments(commands: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help="instead of a profile: this model (or package.module:factory) eager and compiled (repeatable)",
     )
-    bench.add_argument("--device", default="cpu", help="cpu, cuda or all")
-    bench.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: PyTorch's)")
-    bench.add_argument(
-        "-k", dest="keyword", type=non_empty, default=None, help="pytest -k expression to narrow the cases"
-    )
-    bench.add_argument("--case", action="append", default=[], metavar="ID", help="run only this case (repeatable)")
     bench.add_argument("--results", type=non_empty, default="results", help="where run folders go (default ./results)")
     bench.add_argument(
         "--nproc", type=positive_int, default=None, help="ranks of the profile's distributed cases (torchrun)"
@@ -60,7 +50,7 @@ def setup_arguments(commands: argparse._SubParsersAction) -> None:
 
 def run_bench(args: argparse.Namespace) -> int:
     from hellotorch.files import check_output_dir
-    from hellotorch.history import check_history, ingest, open_history
+    from hellotorch.history import check_history, record_run
     from hellotorch.report import build_report
     from hellotorch.results import load_run
     from hellotorch.suite import PYTEST_INTERRUPTED, PYTEST_NO_TESTS, PYTEST_OK, PYTEST_TESTS_FAILED, run_suite
@@ -96,11 +86,7 @@ def run_bench(args: argparse.Namespace) -> int:
         files = build_report(outcome.run_dir)
         print(f"hellotorch report: wrote {len(files)} files in {outcome.run_dir}")
     if outcome.json_path:
-        connection = open_history(history_path)
-        try:
-            ingest(connection, load_run(outcome.run_dir))
-        finally:
-            connection.close()
+        record_run(history_path, load_run(outcome.run_dir))
         print(f"hellotorch history: recorded in {history_path}")
     failed = outcome.failed or outcome.pytest_status == PYTEST_TESTS_FAILED
     return ExitCode.CHECK_FAILED if failed else ExitCode.OK

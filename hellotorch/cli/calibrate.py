@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hellotorch.cli.options import non_empty, positive_int
+from hellotorch.cli.options import add_case_selection, non_empty, positive_int
 from hellotorch.errors import ExitCode
 
 DEFAULT_RUNS = 5
@@ -23,11 +23,7 @@ def setup_arguments(commands: argparse._SubParsersAction) -> None:
     calibrate = commands.add_parser(
         "calibrate", help="run a profile N times; store each case's run-to-run noise for this machine"
     )
-    calibrate.add_argument("--profile", default="quick", help="profile name or file (default quick)")
-    calibrate.add_argument("--device", default="cpu", help="cpu, cuda or all")
-    calibrate.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: PyTorch's)")
-    calibrate.add_argument("-k", dest="keyword", type=non_empty, default=None, help="narrow the cases (pytest -k)")
-    calibrate.add_argument("--case", action="append", default=[], metavar="ID", help="only this case (repeatable)")
+    add_case_selection(calibrate)
     calibrate.add_argument(
         "--runs", type=positive_int, default=DEFAULT_RUNS, help=f"runs of the same code (default {DEFAULT_RUNS})"
     )
@@ -48,7 +44,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
 
     from hellotorch.errors import BadInput
     from hellotorch.files import check_output_dir, check_output_file, write_text_atomic
-    from hellotorch.history import check_history, ingest, open_history, run_facts
+    from hellotorch.history import check_history, open_history, record_run, run_facts
     from hellotorch.noise import MIN_RUNS, calibrate, store_noise
     from hellotorch.results import load_run, pin_baseline
     from hellotorch.suite import run_suite
@@ -74,11 +70,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
             print(f"hellotorch calibrate: interrupted; nothing stored ({outcome.run_dir} kept)")
             return ExitCode.INTERRUPTED
         run = load_run(outcome.run_dir)
-        connection = open_history(history_path)
-        try:
-            ingest(connection, run)
-        finally:
-            connection.close()
+        record_run(history_path, run)
         if outcome.failed:
             for failure in outcome.failed:
                 print(f"  FAILED {failure['id']}: {failure['reason']}")

@@ -172,3 +172,18 @@ def distributed_case(args: argparse.Namespace, run, *, task: str, command_lr: fl
         strategy=args.strategy or "ddp",
         world_size=args.nproc,
     )
+
+
+def add_case_selection(parser: argparse.ArgumentParser, *, device_help: str = "cpu, cuda or all") -> None:
+    """--profile, --device, --threads, -k and --case: which cases a measuring command runs (bench, calibrate, ab)."""
+    from hellotorch.profiles import PROFILES
+
+    parser.add_argument(
+        "--profile", default="quick", help=f"one of: {', '.join(PROFILES)} (default quick), or a profile file (.toml)"
+    )
+    parser.add_argument("--device", default="cpu", help=device_help)
+    parser.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: PyTorch's)")
+    parser.add_argument(
+        "-k", dest="keyword", type=non_empty, default=None, help="pytest -k expression to narrow the cases"
+    )
+    parser.add_argument("--case", action="append", default=[], metavar="ID", help="run only this case (repeatable)")

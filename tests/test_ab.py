@@ -1,6 +1,7 @@
 """hellotorch ab: the alternating order, the ratio's interval and verdicts, and a real A/B of two commits of a project."""
 
 import math
+import signal
 import subprocess
 import sys
 
@@ -94,8 +95,8 @@ def _git(repo, *args):
     subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
 
 
-def test_ab_of_two_commits_of_a_project_catches_the_slower_one(tmp_path):
-    """A user's project with a plug-in model: the head commit adds work to its loss; exit 1, REGRESSION."""
+def _project(tmp_path, *, extra: int):
+    """A user's project, two commits: the second adds ``extra`` matmuls to the loss."""
     repo = tmp_path / "project"
     repo.mkdir()
     _git(repo, "init", "-q")
@@ -105,8 +106,14 @@ def test_ab_of_two_commits_of_a_project_catches_the_slower_one(tmp_path):
     (repo / "abmodel.py").write_text(PLUGIN.format(extra=0))
     _git(repo, "add", ".")
     _git(repo, "commit", "-q", "-m", "base")
-    (repo / "abmodel.py").write_text(PLUGIN.format(extra=60))
-    _git(repo, "commit", "-q", "-am", "slower")
+    (repo / "abmodel.py").write_text(PLUGIN.format(extra=extra) + "\n")
+    _git(repo, "commit", "-q", "-am", "head")
+    return repo
+
+
+def test_ab_of_two_commits_of_a_project_catches_the_slower_one(tmp_path):
+    """A user's project with a plug-in model: the head commit adds work to its loss; exit 1, REGRESSION."""
+    repo = _project(tmp_path, extra=60)
     out = tmp_path / "ab"
     argv = ["ab", "--repo", str(repo), "--base", "HEAD~1", "--head", "HEAD", "--profile", "profile.toml"]
     argv += ["--output", str(out), "--history", str(tmp_path / "h.sqlite")]
@@ -133,3 +140,22 @@ def test_ab_refuses_a_python_without_torch(tmp_path):
     code, _, err = run_cli(["ab", "--base-python", str(bare / "bin" / "python"), "--output", str(tmp_path / "o")])
     assert code == 2 and "--base-python" in err and "cannot import torch" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_ab_stopped_with_sigterm_exits_130_and_leaves_no_worktree(tmp_path):
+    """A cancelled CI job: the side is stopped, its checkout removed, exit 130."""
+    import time
+
+    repo = _project(tmp_path, extra=0)
+    command = [sys.executable, "-m", "hellotorch", "ab", "--repo", str(repo), "--base", "HEAD~1", "--head", "HEAD"]
+    command += ["--profile", "profile.toml", "--output", str(tmp_path / "ab"), "--history", str(tmp_path / "h.sqlite")]
+    process = subprocess.Popen(command, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob("ab/base-1")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)  # the base side's bench has started
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 130, output
+    worktrees = subprocess.run(["git", "-C", str(repo), "worktree", "list"], capture_output=True, text=True).stdout
+    assert len(worktrees.strip().splitlines()) == 1

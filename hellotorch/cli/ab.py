@@ -13,6 +13,7 @@ no commit, an interpreter without torch, a side that refuses the request),
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from hellotorch.cli.options import add_case_selection, fraction, non_empty, positive_int
@@ -57,6 +58,10 @@ def setup_arguments(commands: argparse._SubParsersAction) -> None:
     ab.set_defaults(handler=run_ab_command)
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def run_ab_command(args: argparse.Namespace) -> int:
     import time
     from datetime import datetime
@@ -96,15 +101,20 @@ def run_ab_command(args: argparse.Namespace) -> int:
 
     print(f"hellotorch ab: base {sides[0].describe}; head {sides[1].describe}; side runs in {out}", flush=True)
     started = time.monotonic()
-    table, _ = run_ab(
-        sides[0],
-        sides[1],
-        options,
-        repo=repo,
-        out=out,
-        on_run=lambda name, run: record_run(history_path, run),
-        progress=lambda line: print(line, flush=True),
-    )
+    # A CI runner cancels a job with SIGTERM: stop the side and remove its worktree as on Ctrl-C (exit 130).
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        table, _ = run_ab(
+            sides[0],
+            sides[1],
+            options,
+            repo=repo,
+            out=out,
+            on_run=lambda name, run: record_run(history_path, run),
+            progress=lambda line: print(line, flush=True),
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     text = to_markdown(table, sides[0], sides[1], options, time.monotonic() - started)
     write_text_atomic(out / "ab.md", text)
     write_text_atomic(out / "ab.csv", table.to_csv(index=False))

@@ -268,7 +268,7 @@ def to_markdown(result: GateResult, baseline: Run, current: Run, *, show_all: bo
     regressions = result.regressions
     verdict = "PASS" if result.passed else "FAIL"
     head = (
-        f"**hellotorch gate: {verdict}**: {len(regressions)} regression(s) in {result.common} compiled case(s); "
+        f"**hellotorch gate: {verdict}**: {len(regressions)} regression(s) in {result.common} gated case(s); "
         f"current `{current.label}` against baseline `{baseline.label}`"
     )
     lines = [head]

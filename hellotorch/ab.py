@@ -37,16 +37,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from hellotorch.absides import (  # noqa: F401 (the request's options live beside the sides)
-    DEFAULT_CONFIDENCE,
-    DEFAULT_THRESHOLD,
-    MIN_PAIRS,
-    STATISTICS,
-    AbOptions,
-    Side,
-    checked_out,
-    run_side,
-)
+from hellotorch.absides import STATISTICS, AbOptions, Side, checked_out, run_side
 from hellotorch.results import Run
 
 

@@ -21,7 +21,7 @@ from hellotorch.errors import ExitCode
 
 
 def setup_arguments(commands: argparse._SubParsersAction) -> None:
-    from hellotorch.ab import DEFAULT_CONFIDENCE, DEFAULT_THRESHOLD, MIN_PAIRS
+    from hellotorch.absides import DEFAULT_CONFIDENCE, DEFAULT_THRESHOLD, MIN_PAIRS
 
     ab = commands.add_parser("ab", help="base against head in alternating fresh processes; exit 1 on a regression")
     ab.add_argument("--base", type=non_empty, default=None, metavar="REF", help="git ref of the base side")
@@ -67,8 +67,8 @@ def run_ab_command(args: argparse.Namespace) -> int:
     from datetime import datetime
     from pathlib import Path
 
-    from hellotorch.ab import AbOptions, run_ab, to_markdown
-    from hellotorch.absides import Side, check_python, resolve_ref
+    from hellotorch.ab import run_ab, to_markdown
+    from hellotorch.absides import AbOptions, Side, check_python, resolve_ref
     from hellotorch.errors import BadInput
     from hellotorch.files import check_output_dir, write_text_atomic
     from hellotorch.history import DEFAULT_PATH, check_history, record_run

@@ -9,7 +9,7 @@ gate on the head's first run. Last it builds histories of real runs (the
 unchanged runs, then slowed ones entering part-way) and reads their change
 points. Everything lands in ``--out``; ``summary.md`` has the counts.
 
-    python bench/regression_trials.py --out /tmp/trials --passes 1 2
+    python bench/regression_trials.py --out /tmp/trials --passes 1 2 --threads 1
 
 Run it on a quiet machine, alone: it is a benchmark (about 30 minutes here).
 """
@@ -150,6 +150,12 @@ def main() -> int:
     parser.add_argument("--passes", type=int, nargs="+", default=[1, 2], help="extra passes of each slowed commit")
     parser.add_argument("--trials", type=int, default=6)
     parser.add_argument("--calibration-runs", type=int, default=5)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads of every run (default PyTorch's); 1 on a 2-vCPU VM, see docs/methodology.md",
+    )
     args = parser.parse_args()
     out = args.out.resolve()
     if args.analyze:
@@ -162,6 +168,7 @@ def main() -> int:
     sides = {"aa": "HEAD"} | {f"slow-{p}": slowed_commit(out, p) for p in args.passes}
     (out / "sides.json").write_text(json.dumps(sides, indent=1))
     history = out / "calibration.sqlite"
+    threads = ["--threads", str(args.threads)] if args.threads else []
     print("calibrating", flush=True)
     code, text = hellotorch(
         "calibrate",
@@ -175,6 +182,7 @@ def main() -> int:
         str(history),
         "--baseline",
         str(out / "baseline.json"),
+        *threads,
     )
     (out / "calibrate.log").write_text(text)
     if code != 0:
@@ -196,6 +204,7 @@ def main() -> int:
                 str(folder),
                 "--history",
                 str(out / "trials.sqlite"),
+                *threads,
             )
             (out / f"ab-{kind}-{trial}.log").write_text(ab_text)
             gate_code, gate_text = hellotorch(

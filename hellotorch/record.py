@@ -134,6 +134,12 @@ _FIELDS = (
     Field("speedup_ci_low", float, "low end of the 95 % interval of the median paired ratio", minimum=0),
     Field("speedup_ci_high", float, "high end of the 95 % interval of the median paired ratio", minimum=0),
     Field("speedup_all_pairs", float, "median ratio over all pairs (biased toward 1 by load)", minimum=0),
+    Field(
+        "parallel_region_us",
+        float,
+        "cost of one parallel region (threads fork and join), the slower of the probes before and after the pairs",
+        minimum=0,
+    ),
     Field("speedup_steps_per_block", int, "steps per timed block of a pair", minimum=1),
     Field("paired_eager_ms", float, "median eager step time within the pairs, ms", minimum=0),
     Field("paired_compiled_ms", float, "median compiled step time within the pairs, ms", minimum=0),

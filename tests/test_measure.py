@@ -4,7 +4,9 @@ import random
 import statistics
 
 import pytest
+import torch
 
+from hellotorch.hoststate import parallel_region_us
 from hellotorch.measure import paired_speedup, quantiles, quiet_ratios
 
 
@@ -123,3 +125,23 @@ def test_an_adaptive_speedup_that_never_gets_precise_stops_at_its_caps():
         eager, None, wobbly, None, pairs=20, target_ci=0.001, max_pairs=10**6, max_seconds=1.0, clock=clock
     )
     assert 20 <= timed.pairs < 10**6
+
+
+def test_parallel_region_probe_is_the_fastest_block_per_call():
+    # Blocks of 10 calls taking 80, 50 and 90 us in all: the probe reads the fastest, 5 us a call.
+    ticks = iter([0.0, 80e-6, 1.0, 1.0 + 50e-6, 2.0, 2.0 + 90e-6])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert parallel_region_us(calls=10, repeats=3, clock=lambda: next(ticks)) == pytest.approx(5.0)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_parallel_region_probe_is_none_with_one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert parallel_region_us() is None
+    finally:
+        torch.set_num_threads(threads)

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from hellotorch.errors import BadInput
-from hellotorch.noise import NoiseTable
+from hellotorch.noise import MAX_ALLOWED, NoiseTable
 from hellotorch.results import Run, RunError, load_run
 from hellotorch.table import cases_frame, compiled_measured, markdown
 
@@ -49,7 +49,8 @@ DEFAULT_THRESHOLD = 0.10
 DEFAULT_SPREAD_FACTOR = 2.0
 #: A spread-derived allowance never excuses a drop larger than this: a case
 #: that noisy cannot vouch for itself, and the gate must still catch a collapse.
-MAX_ALLOWED_DROP = 0.25
+#: The calibrated rule has the same cap.
+MAX_ALLOWED_DROP = MAX_ALLOWED
 
 
 @dataclass(frozen=True)

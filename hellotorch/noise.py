@@ -6,14 +6,16 @@ thread count and keeps, per case and metric, the coefficient of variation
 (sample standard deviation over mean) across the runs. A later run is then
 judged against that case's own noise:
 
-    allowed change = max(MIN_ALLOWED, NOISE_Z * cv * sqrt(1 + 1 / runs))
+    allowed change = min(MAX_ALLOWED, max(MIN_ALLOWED, NOISE_Z * cv * sqrt(1 + 1 / runs)))
 
 The square root is the spread of a difference between one new run and a
 baseline that is the median of ``runs`` calibration runs (the median's
 variance is close enough to the mean's for this). ``NOISE_Z = 3`` keeps a
 false alarm rare (one-sided 0.1 % per case and metric on normal noise) even
-though a CV from five runs is itself uncertain. docs/methodology.md has
-the measured false-alarm and detection rates.
+though a CV from five runs is itself uncertain. ``MAX_ALLOWED`` is the
+default rule's cap too: a case noisier than that cannot vouch for itself,
+and a collapse must still fail. docs/methodology.md has the measured
+false-alarm and detection rates.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ NOISE_METRICS: dict[str, bool] = {"speedup": True, "median_ms": False}
 NOISE_Z = 3.0
 #: No calibration excuses less than this: a CV of 0.1 % from five runs is luck, not precision.
 MIN_ALLOWED = 0.01
+#: No calibration excuses more than this (the gate's default rule has the same cap).
+MAX_ALLOWED = 0.25
 #: Fewer runs than this give no usable spread.
 MIN_RUNS = 3
 
@@ -49,12 +53,19 @@ class CaseNoise:
     calibrated: str
     labels: str = ""
 
-    def allowed(self, z: float = NOISE_Z) -> float:
-        """The largest change (a fraction) this case's noise explains."""
+    def explained(self, z: float = NOISE_Z) -> float:
+        """The change (a fraction) this case's noise explains, uncapped."""
         return max(MIN_ALLOWED, z * self.cv * math.sqrt(1 + 1 / self.runs))
 
+    def allowed(self, z: float = NOISE_Z) -> float:
+        """The largest change (a fraction) the gate lets pass: what the noise explains, at most ``MAX_ALLOWED``."""
+        return min(MAX_ALLOWED, self.explained(z))
+
     def describe(self) -> str:
-        return f"calibrated: CV {self.cv:.2%} over {self.runs} runs ({self.calibrated[:10]})"
+        text = f"calibrated: CV {self.cv:.2%} over {self.runs} runs ({self.calibrated[:10]})"
+        if self.explained() > MAX_ALLOWED:
+            text += f"; capped at {MAX_ALLOWED:.0%}, too noisy to vouch for itself"
+        return text
 
 
 NoiseTable = Mapping[tuple[str, str], CaseNoise]

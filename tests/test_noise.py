@@ -7,7 +7,7 @@ import pytest
 from hellotorch.errors import BadInput
 from hellotorch.gate import GateOptions, gate
 from hellotorch.history import open_history, run_facts
-from hellotorch.noise import MIN_ALLOWED, CaseNoise, calibrate, load_noise, noise_for_run, store_noise
+from hellotorch.noise import MAX_ALLOWED, MIN_ALLOWED, CaseNoise, calibrate, load_noise, noise_for_run, store_noise
 from hellotorch.results import load_run
 
 from .fixtures_util import FIXTURE_RUN, edited_run, run_cli
@@ -49,6 +49,16 @@ def test_the_allowance_grows_with_the_noise_and_has_a_floor():
     noisy = CaseNoise("c", "speedup", 5, 1.0, 0.02, "2026-11-29")
     assert quiet.allowed() == MIN_ALLOWED
     assert noisy.allowed() == pytest.approx(3 * 0.02 * math.sqrt(1.2))
+
+
+def test_a_very_noisy_case_cannot_excuse_a_collapse_and_the_finding_says_why(tmp_path):
+    wild = CaseNoise(COMPILED, "speedup", 5, 1.37, 0.20, "2026-11-29")  # explains a 66 % move
+    assert wild.allowed() == MAX_ALLOWED
+    assert "capped at 25%" in wild.describe()
+    baseline, current = load_run(FIXTURE_RUN), _scaled(tmp_path, "run-collapsed", speedup=0.6)
+    result = gate(baseline, current, options=GateOptions(noise={(COMPILED, "speedup"): wild}))
+    finding = next(f for f in result.findings if f.case == COMPILED and f.check == "speedup")
+    assert finding.regressed and "too noisy to vouch for itself" in finding.noise
 
 
 def test_calibration_needs_three_runs(tmp_path):

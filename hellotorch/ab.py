@@ -201,6 +201,7 @@ def to_markdown(table: pd.DataFrame, base: Side, head: Side, options: AbOptions,
         f"- head: {head.describe}",
         f"- profile {options.profile}"
         + (f", -k {options.keyword!r}" if options.keyword else "")
+        + f", {options.threads or 'default'} thread(s)"
         + f"; pairs alternate A B, B A; {int(table['pairs'].max()) if len(table) else 0} pair(s) of fresh processes"
         + f" in {wall_s:.0f} s",
         f"- a case regresses when head/base's one-sided {options.confidence:.0%} lower bound (the interval's"

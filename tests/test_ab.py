@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from hellotorch.ab import AbOptions, AbSamples, order, ratio_interval, verdicts
+from hellotorch.ab import AbOptions, AbSamples, order, ratio_interval, to_markdown, verdicts
+from hellotorch.absides import Side
 from hellotorch.errors import BadInput
 
 from .fixtures_util import run_cli
@@ -42,6 +43,16 @@ def _samples(ratios: list[float]) -> AbSamples:
 )
 def test_verdicts(ratios, verdict):
     assert verdicts(_samples(ratios), AbOptions())["verdict"].tolist() == [verdict]
+
+
+def test_the_report_says_the_verdict_and_the_thread_count_it_was_measured_at():
+    options = AbOptions(threads=1)
+    table = verdicts(_samples([1.05, 1.06, 1.05]), options)
+    sides = Side("base", sys.executable), Side("head", sys.executable)
+    text = to_markdown(table, *sides, options, wall_s=12.0)
+    assert text.startswith("**hellotorch ab: FAIL**: 1 regression(s)")
+    assert "1 thread(s)" in text and "3 pair(s)" in text
+    assert "default thread(s)" in to_markdown(table, *sides, AbOptions(), wall_s=12.0)
 
 
 def test_a_case_failed_on_one_side_is_reported_failed():

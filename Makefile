@@ -20,6 +20,9 @@ BASELINE ?= results/baselines/cpu-quick.json
 # a warm cache turns a 10-20 s C++ compile into about 3 s.
 export TORCHINDUCTOR_CACHE_DIR ?= $(HOME)/.cache/hellotorch/inductor
 export HELLOTORCH_THREADS := $(THREADS)
+# 1: bind the bench process's threads to cores, one each (docs/methodology.md, "Pinning the threads to cores").
+BIND ?=
+export HELLOTORCH_BIND_THREADS := $(BIND)
 
 .PHONY: help install test bench report compare gate baseline lint clean need-run
 
@@ -28,7 +31,7 @@ need-run:
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
-	@echo "  variables: PROFILE=$(PROFILE) DEVICE=$(DEVICE) THREADS=$(THREADS) K=<pytest -k expr> RUN=<run folder>"
+	@echo "  variables: PROFILE=$(PROFILE) DEVICE=$(DEVICE) THREADS=$(THREADS) BIND=$(BIND) K=<pytest -k expr> RUN=<run folder>"
 
 $(VENV)/.installed: pyproject.toml
 	@# --system-site-packages: a torch the base Python already imports is reused.

@@ -200,7 +200,7 @@ def measure_case(
         if not case.compiled:
             extra.update(record.fields(speedup=1.0, status="ok"))  # eager against itself; no pairs measured
             return None
-        # The host's cross-core state, which moves a CPU speedup by up to 25 % here (docs/methodology.md).
+        # The threads' state, which moved a CPU speedup by up to 25 % here (docs/methodology.md).
         probe = parallel_region_us if case.device == "cpu" else lambda: None
         region_before = probe()
         paired = paired_speedup(

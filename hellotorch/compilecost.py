@@ -37,6 +37,7 @@ import torch
 
 from hellotorch import record
 from hellotorch.cases import BenchCase
+from hellotorch.hoststate import unbound_child
 
 #: Phases of a compile, from the cumulative times PyTorch records per compiled frame.
 PHASES = ("dynamo", "aot_autograd", "inductor_lowering", "codegen_and_compile")
@@ -71,6 +72,7 @@ def _worker(case: BenchCase, role: str, *, cache_dir: str, cold: bool = False, a
     env.pop("TORCHINDUCTOR_FORCE_DISABLE_CACHES", None)
     if cold:
         env["TORCHINDUCTOR_FORCE_DISABLE_CACHES"] = "1"
+    env, preexec = unbound_child(env)  # a bound bench process's one core is not the worker's
     fields = {k: v for k, v in case.as_dict().items() if k not in ("id", "compiled")}
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as request:
         json.dump({"case": fields, "role": role, "artifacts": artifacts}, request)
@@ -80,6 +82,7 @@ def _worker(case: BenchCase, role: str, *, cache_dir: str, cold: bool = False, a
             capture_output=True,
             text=True,
             env=env,
+            preexec_fn=preexec,
             timeout=WORKER_TIMEOUT_S,
         )
     finally:

@@ -63,6 +63,8 @@ def git_commit() -> str:
 def collect() -> dict[str, str | int]:
     """Facts about this machine and its PyTorch, as flat strings and numbers."""
     cuda = torch.cuda.is_available()
+    # Bound threads (OMP_PROC_BIND) pin this thread to one core: count the machine's, as an unbound run would.
+    bound = os.environ.get("OMP_PROC_BIND", "").lower() not in ("", "false")
     return {
         "hostname": socket.gethostname(),
         "python": platform.python_version(),
@@ -72,9 +74,10 @@ def collect() -> dict[str, str | int]:
         "gpu": torch.cuda.get_device_name(0) if cuda else "none",
         "gpu_count": torch.cuda.device_count() if cuda else 0,
         "cpu": cpu_model(),
-        "cpu_count": len(os.sched_getaffinity(0)),
+        "cpu_count": os.cpu_count() if bound else len(os.sched_getaffinity(0)),
         "cpu_bf16": "native" if cpu_has_native_bf16() else "emulated",
         "threads": torch.get_num_threads(),
+        "threads_bound": "cores" if bound else "no",
         "cxx": cxx_compiler(),
         "git_commit": git_commit(),
     }

@@ -32,6 +32,7 @@ from typing import Any
 import torch
 
 from hellotorch.cases import BenchCase
+from hellotorch.hoststate import unbound_child
 
 #: seconds between SIGTERM and SIGKILL when the group must be stopped.
 TERMINATE_GRACE_S = 5.0
@@ -151,8 +152,12 @@ def launch_case(launch: Launch) -> dict[str, Any]:
                 }
             )
         )
-        env = dict(
-            os.environ, HELLOTORCH_THREADS=str(rank_threads(world_size)), OMP_NUM_THREADS=str(rank_threads(world_size))
+        env, preexec = unbound_child(  # ranks bound to the bench process's one core would share it
+            dict(
+                os.environ,
+                HELLOTORCH_THREADS=str(rank_threads(world_size)),
+                OMP_NUM_THREADS=str(rank_threads(world_size)),
+            )
         )
         log = out_dir / "torchrun.log"
         started = time.monotonic()
@@ -162,6 +167,7 @@ def launch_case(launch: Launch) -> dict[str, Any]:
                 stdout=sink,
                 stderr=subprocess.STDOUT,
                 env=env,
+                preexec_fn=preexec,
                 start_new_session=True,
             )
             try:

@@ -9,7 +9,8 @@ call it; neither builds a pytest command line of its own.
 
 A request that can run nothing (CUDA asked for where there is none, a ``-k``
 that matches no case) raises :class:`~hellotorch.errors.NothingToRun` and
-leaves no run folder behind.
+leaves no run folder behind. With ``HELLOTORCH_BIND_THREADS=1`` the child
+starts with its threads bound to cores (:mod:`hellotorch.hoststate`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import torch
 from hellotorch.cases import Profile
 from hellotorch.errors import BadInput, NothingToRun
 from hellotorch.files import check_output_dir
+from hellotorch.hoststate import binding_requested, bound_child
 from hellotorch.parallel import check_ranks_fit
 from hellotorch.profilefile import is_profile_file, models_profile_text
 from hellotorch.profiles import build_profile
@@ -200,6 +202,10 @@ def run_suite(
     """
     devices = resolve_devices(device)
     check_keyword(keyword)
+    try:
+        bind = binding_requested()
+    except ValueError as error:
+        raise BadInput(str(error)) from None
     root = check_output_dir(results_root, option="--results")
     staging = None
     if models:
@@ -244,7 +250,8 @@ def run_suite(
     # Plug-in models beside the user's code stay importable from the child, which
     # runs from the run folder: nothing pytest writes lands in the package.
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")])))
-    status, interrupted = _wait(subprocess.Popen(command, cwd=run_dir, env=env))
+    env, preexec = bound_child(env) if bind else (env, None)
+    status, interrupted = _wait(subprocess.Popen(command, cwd=run_dir, env=env, preexec_fn=preexec))
     storage = run_dir / ".benchmarks"  # pytest-benchmark's storage, created even when nothing is saved there
     if storage.is_dir() and not any(storage.iterdir()):
         storage.rmdir()

@@ -10,7 +10,8 @@ state that lasts tens of seconds shows as a run of windows:
     python bench/host_state.py --windows 60 --threads 1
 
 It is a benchmark: run it alone. What it showed on this project's machine is
-in docs/methodology.md ("Threads and the host's state").
+in docs/methodology.md ("Pinning the threads to cores"); to see the
+threads bound, prefix ``OMP_PROC_BIND=true OMP_PLACES=cores``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Watch the host's cross-core state move a case's paired speedup, window after window.
 
-One process, one case (default: the MLP at batch 16 with AdamW, whole step
-compiled), measured again and again in short windows. Each window prints the
+One process, one case of the ``quick`` profile (default: the MLP at batch 16
+with AdamW, whole step compiled), measured again and again in short windows
+with the profile's pair settings. Each window prints the
 paired speedup, both arms' step times and the cost of one parallel region
 (:func:`hellotorch.hoststate.parallel_region_us`, probed just before it), so a
 state that lasts tens of seconds shows as a run of windows:
@@ -27,18 +28,21 @@ def main() -> int:
     parser.add_argument("--windows", type=int, default=30)
     parser.add_argument("--seconds", type=float, default=2.0, help="of pairs per window")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default PyTorch's)")
-    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--batch", type=int, default=16, choices=(16, 64, 256), help="of quick's MLP sweep")
     args = parser.parse_args()
 
     from hellotorch.benchrun import WARMUP_STEPS, build_setup
     from hellotorch.devices import set_threads
     from hellotorch.hoststate import parallel_region_us
     from hellotorch.measure import paired_speedup
-    from hellotorch.profiles import _case
+    from hellotorch.profiles import build_profile
 
     if args.threads:
         set_threads(args.threads)  # before anything compiles: Inductor specialises to it
-    case = _case("cpu", "mlp", args.batch, "adamw", "forloop", "default")
+    quick = build_profile("quick")
+    case = next(
+        c for c in quick.cases if c.model == "mlp" and c.batch_size == args.batch and c.compiled and c.scope == "step"
+    )
     compiled, eager = build_setup(case), build_setup(case.eager_twin())
     for _ in range(WARMUP_STEPS):
         compiled.step(compiled.batch)
@@ -53,9 +57,9 @@ def main() -> int:
             eager.batch,
             compiled.step,
             compiled.batch,
-            pairs=100,
-            target_ci=0.02,
-            max_pairs=400,
+            pairs=quick.pairs,
+            target_ci=quick.measurement.speedup_ci,
+            max_pairs=quick.measurement.max_pairs,
             max_seconds=args.seconds,
         )
         speedups.append(paired.median)

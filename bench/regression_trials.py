@@ -11,7 +11,7 @@ points. Everything lands in ``--out``; ``summary.md`` has the counts.
 
     python bench/regression_trials.py --out /tmp/trials --passes 1 2 --threads 1
 
-Run it on a quiet machine, alone: it is a benchmark (about 30 minutes here).
+Run it on a quiet machine, alone: it is a benchmark (44-47 minutes here).
 """
 
 from __future__ import annotations

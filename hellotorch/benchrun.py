@@ -32,13 +32,7 @@ from hellotorch.distbench import DEFAULT_TIMEOUT_S, SlowestRankTimer, measure_di
 from hellotorch.errors import describe, first_line
 from hellotorch.hoststate import parallel_region_us
 from hellotorch.launcher import LaunchFailed
-from hellotorch.measure import (
-    flops_per_step,
-    paired_speedup,
-    peak_memory,
-    steady_step_seconds,
-    time_call,
-)
+from hellotorch.measure import flops_per_step, paired_speedup, peak_memory, steady_step_seconds, time_call
 from hellotorch.parity import ParityReport, check_parity
 from hellotorch.peaks import mfu
 from hellotorch.scenarios import RecompileLimitHit, run_scenario

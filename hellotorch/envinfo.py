@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from hellotorch.devices import cpu_has_native_bf16
+from hellotorch.hoststate import threads_bound
 
 
 def _first_line(command: list[str], cwd: Path | None = None) -> str:
@@ -64,7 +65,7 @@ def collect() -> dict[str, str | int]:
     """Facts about this machine and its PyTorch, as flat strings and numbers."""
     cuda = torch.cuda.is_available()
     # Bound threads (OMP_PROC_BIND) pin this thread to one core: count the machine's, as an unbound run would.
-    bound = os.environ.get("OMP_PROC_BIND", "").lower() not in ("", "false")
+    bound = threads_bound()
     return {
         "hostname": socket.gethostname(),
         "python": platform.python_version(),

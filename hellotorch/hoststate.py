@@ -68,20 +68,27 @@ def binding_requested(env: Mapping[str, str] = os.environ) -> bool:
     return value == "1"
 
 
+def threads_bound(env: Mapping[str, str] = os.environ) -> bool:
+    """Whether this process's OpenMP threads are bound to cores (``OMP_PROC_BIND`` set and not false)."""
+    return env.get("OMP_PROC_BIND", "").lower() not in ("", "false")
+
+
 def _every_core() -> None:
     """In a child before it runs anything: every core of the machine (a parent bound to one is not inherited)."""
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, range(os.cpu_count() or 1))
+    os.sched_setaffinity(0, range(os.cpu_count() or 1))
+
+
+#: Where the OS has no thread affinity there is nothing to undo in a child.
+_EVERY_CORE = _every_core if hasattr(os, "sched_setaffinity") else None
 
 
 def bound_child(env: Mapping[str, str]) -> tuple[dict[str, str], Callable[[], None] | None]:
     """(environment, preexec_fn) for the bench process with its threads bound to cores."""
-    return dict(env, **BIND_VARIABLES), _every_core if hasattr(os, "sched_setaffinity") else None
+    return dict(env, **BIND_VARIABLES), _EVERY_CORE
 
 
 def unbound_child(env: Mapping[str, str]) -> tuple[dict[str, str], Callable[[], None] | None]:
     """(environment, preexec_fn) for a process a bound one starts: no binding, every core."""
     if not all(env.get(name) == value for name, value in BIND_VARIABLES.items()):
         return dict(env), None
-    free = {name: value for name, value in env.items() if name not in BIND_VARIABLES}
-    return free, _every_core if hasattr(os, "sched_setaffinity") else None
+    return {name: value for name, value in env.items() if name not in BIND_VARIABLES}, _EVERY_CORE

@@ -6,7 +6,14 @@ import sys
 
 import pytest
 
-from hellotorch.hoststate import BIND_ENV, BIND_VARIABLES, binding_requested, bound_child, unbound_child
+from hellotorch.hoststate import (
+    BIND_ENV,
+    BIND_VARIABLES,
+    binding_requested,
+    bound_child,
+    threads_bound,
+    unbound_child,
+)
 
 from .fixtures_util import run_cli
 
@@ -32,6 +39,11 @@ def test_a_bad_value_stops_bench_before_any_run_folder(tmp_path, monkeypatch):
     assert code == 2
     assert err.strip().count("\n") == 0 and BIND_ENV in err
     assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
+
+
+def test_threads_count_as_bound_when_omp_proc_bind_says_so():
+    assert threads_bound({"OMP_PROC_BIND": "true"}) and threads_bound({"OMP_PROC_BIND": "close"})
+    assert not threads_bound({"OMP_PROC_BIND": "FALSE"}) and not threads_bound({})
 
 
 def test_a_child_of_a_bound_process_gets_no_binding_and_every_core():

@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ import pandas as pd
 
 from hellotorch.errors import BadInput
 from hellotorch.results import Run
+from hellotorch.sqlitefile import is_empty, use_wal
 
 #: "htor": what marks a SQLite file as a hellotorch history.
 APPLICATION_ID = 0x68746F72
@@ -126,40 +126,16 @@ def open_history(path: str | Path = DEFAULT_PATH) -> sqlite3.Connection:
     except sqlite3.DatabaseError as error:
         raise _refuse(path, f"is not a SQLite database ({error})") from None
     # An empty database is one another process is creating this moment (its schema not yet committed).
-    if existed and application_id != APPLICATION_ID and not _is_empty(connection, application_id):
+    if existed and application_id != APPLICATION_ID and not is_empty(connection, application_id):
         connection.close()
         raise _refuse(path, "is a SQLite database, but not a hellotorch history")
     if version > SCHEMA_VERSION:
         connection.close()
         raise _refuse(path, f"has schema version {version}, newer than this hellotorch's {SCHEMA_VERSION}")
-    _use_wal(connection)
+    use_wal(connection, busy_timeout_s=BUSY_TIMEOUT_MS / 1000)
     if version < SCHEMA_VERSION:
         _migrate(connection, version)
     return connection
-
-
-def _is_empty(connection: sqlite3.Connection, application_id: int) -> bool:
-    """No application id and no table: nobody's data, so a history may be made in it."""
-    return application_id == 0 and connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
-
-
-def _use_wal(connection: sqlite3.Connection) -> None:
-    """Switch a new database to WAL (it stays so), waiting out another process's lock.
-
-    The switch needs the database to itself and, unlike a transaction, does
-    not wait on the busy timeout: two processes creating the same history at
-    once failed here with "database is locked" (1 in 15 tries).
-    """
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-    while True:
-        try:
-            if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                connection.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as error:
-            if "locked" not in str(error) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 def check_history(path: str | Path) -> Path:

@@ -30,9 +30,10 @@ from hellotorch.compiling import SilentEagerError
 from hellotorch.devices import cpu_has_native_bf16
 from hellotorch.distbench import DEFAULT_TIMEOUT_S, SlowestRankTimer, measure_distributed_case
 from hellotorch.errors import describe, first_line
-from hellotorch.hoststate import parallel_region_us
+from hellotorch.footprint import flops_per_step, peak_memory
+from hellotorch.hoststate import ThreadStateMonitor
 from hellotorch.launcher import LaunchFailed
-from hellotorch.measure import flops_per_step, paired_speedup, peak_memory, steady_step_seconds, time_call
+from hellotorch.measure import paired_speedup, steady_step_seconds, time_call
 from hellotorch.parity import ParityReport, check_parity
 from hellotorch.peaks import mfu
 from hellotorch.scenarios import RecompileLimitHit, run_scenario
@@ -152,13 +153,17 @@ def measure_case(
     distributed: Distributed | None = None,
     compile_rows: Callable[[list[dict[str, Any]]], None] | None = None,
     progress: Callable[[str], None] | None = None,
+    thread_state: ThreadStateMonitor | None = None,
 ) -> ParityReport | None:
     """Measure ``case`` into ``benchmark.extra_info``; return its parity report, if compiled or distributed.
 
     ``compile_rows`` receives the per-process samples of a case that measures
     its cache states (:mod:`hellotorch.compilecost`); ``progress`` a line
-    before each long measurement.
+    before each long measurement; ``thread_state`` is the bench process's
+    monitor of the CPU threads' state (none: the pairs are not probed).
     """
+    if thread_state is not None and case.device == "cpu":
+        thread_state.read()  # every CPU case, eager too, sharpens the fast state's reference
     extra = benchmark.extra_info
     extra.update(record.fields(**case.as_dict()))
     extra.update(record.fields(profile=profile.name, threads=torch.get_num_threads(), status="failed"))
@@ -195,8 +200,8 @@ def measure_case(
             extra.update(record.fields(speedup=1.0, status="ok"))  # eager against itself; no pairs measured
             return None
         # The threads' state, which moved a CPU speedup by up to 25 % here (docs/methodology.md).
-        probe = parallel_region_us if case.device == "cpu" else lambda: None
-        region_before = probe()
+        state = thread_state if case.device == "cpu" else None
+        region_before = state.read() if state else None
         paired = paired_speedup(
             eager.step,
             eager.batch,
@@ -206,11 +211,18 @@ def measure_case(
             target_ci=profile.measurement.speedup_ci,
             max_pairs=profile.measurement.max_pairs,
             max_seconds=profile.measurement.max_pair_seconds,
+            state=state,
+            state_wait_seconds=profile.measurement.state_wait_seconds,
         )
         extra.update(paired.as_fields())
-        region_after = probe()
+        region_after = state.read() if state else None
         if region_before is not None and region_after is not None:
-            extra.update(record.fields(parallel_region_us=max(region_before, region_after)))
+            extra.update(
+                record.fields(
+                    parallel_region_us=max(region_before, region_after),
+                    parallel_region_fastest_us=state.fastest_us,
+                )
+            )
         if case.cache_states:
             try:
                 extra.update(

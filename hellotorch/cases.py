@@ -142,6 +142,9 @@ class Measurement:
     speedup_ci: float | None = None
     max_pairs: int = 400
     max_pair_seconds: float = 8.0
+    #: with ``speedup_ci`` on a multi-threaded CPU: seconds of pairs in the threads' slow state a case may
+    #: wait out (left out of the speedup, not counted against ``max_pair_seconds``); the state lasts 10-70 s here.
+    state_wait_seconds: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,8 @@ from hellotorch.cases import BenchCase
 from hellotorch.devices import set_threads
 from hellotorch.errors import describe
 from hellotorch.files import write_text_atomic
-from hellotorch.measure import block_steps, paired_speedup, peak_memory, steady_step_seconds, time_call
+from hellotorch.footprint import peak_memory
+from hellotorch.measure import block_steps, paired_speedup, steady_step_seconds, time_call
 from hellotorch.parallel import Parallelism
 from hellotorch.timing import synchronized_clock
 from hellotorch.training import TrainingSetup, prepare

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import torch
 
@@ -52,6 +53,40 @@ def parallel_region_us(*, calls: int = 50, repeats: int = 5, clock=synchronized_
             probe.add_(1.0)
         best = min(best, clock() - start)
     return best / calls * 1e6
+
+
+#: A probe above this multiple of the fastest one the process has seen reads the slow state.
+#: On this project's VM the two levels are 4.2-4.8 us and 6.3-7.1 us: a factor of about 1.5.
+SLOW_STATE_FACTOR = 1.25
+
+
+@dataclass
+class ThreadStateMonitor:
+    """The threads' state as the bench process goes: the fastest probe so far is the fast state's level.
+
+    One per bench process (the suite's run state holds it, never a module
+    global). Every CPU case reads it, eager ones too, so by the time the
+    compiled cases pair their arms the reference has seen the process's
+    fast state, unless the process never left the slow one. A reading is
+    slow when it is more than ``factor`` times the reference; a pair judged
+    early is judged again against the final reference
+    (:func:`hellotorch.measure.paired_speedup`).
+    """
+
+    probe: Callable[[], float | None] = parallel_region_us
+    factor: float = SLOW_STATE_FACTOR
+    #: the fastest parallel region this process has measured, us (inf: none yet).
+    fastest_us: float = math.inf
+
+    def read(self) -> float | None:
+        """Probe now; None where there is nothing to probe (one thread)."""
+        value = self.probe()
+        if value is not None:
+            self.fastest_us = min(self.fastest_us, value)
+        return value
+
+    def is_slow(self, value: float | None) -> bool:
+        return value is not None and value > self.factor * self.fastest_us
 
 
 #: Set to 1 to bind the bench process's threads to cores, one each.

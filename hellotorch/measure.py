@@ -1,10 +1,11 @@
 """Measurements around a bound step that pytest-benchmark does not make.
 
 pytest-benchmark times the steady-state rounds; this module measures what
-sits beside them: compile time (first call minus a steady step, never inside
-timed rounds), the paired eager/compiled speedup (the two arms interleaved in
-one process, the number that holds on a noisy machine), FLOPs per step, and
-peak memory. All clocks are :func:`hellotorch.timing.synchronized_clock`.
+sits beside them in time: compile time (first call minus a steady step, never
+inside timed rounds) and the paired eager/compiled speedup (the two arms
+interleaved in one process, the number that holds on a noisy machine). FLOPs
+and peak memory are :mod:`hellotorch.footprint`'s. All clocks are
+:func:`hellotorch.timing.synchronized_clock`.
 
 With a precision target (``target_ci``, the ``quick`` and ``full``
 profiles), the paired speedup is read from the *quiet* pairs and stops when
@@ -21,6 +22,11 @@ it is precise enough rather than after a fixed count:
   confidence interval of that median (distribution-free, from the order
   statistics: :func:`median_interval`) is within ``target_ci`` of it, or
   ``max_pairs`` / ``max_seconds`` is reached.
+- **Fast-state pairs.** On a CPU with more than one thread the threads'
+  state is probed between rounds (:class:`hellotorch.hoststate.ThreadStateMonitor`);
+  pairs measured in the slow state, where a compiled step of small kernels
+  runs up to 1.8x slower and its eager twin 1.4x, are left out, and a case
+  that meets that state waits it out (``state_wait_seconds``) while pairing.
 
 docs/methodology.md has the measurements behind both.
 """
@@ -33,9 +39,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from hellotorch import record
+from hellotorch.hoststate import ThreadStateMonitor
 from hellotorch.models import Batch
 from hellotorch.timing import synchronized_clock
 
@@ -83,6 +89,10 @@ class PairedSpeedup:
     ci_high: float = float("nan")
     #: the median ratio over every pair (equal to ``median`` unless read from the quiet pairs).
     all_pairs_median: float = float("nan")
+    #: pairs left out because a probe around them read the threads' slow state.
+    slow_state_pairs: int = 0
+    #: "fast": read from fast-state pairs; "slow": too few of those, read from all; "unprobed": no monitor.
+    thread_state: str = "unprobed"
 
     @property
     def iqr(self) -> float:
@@ -101,6 +111,8 @@ class PairedSpeedup:
             speedup_ci_low=self.ci_low,
             speedup_ci_high=self.ci_high,
             speedup_all_pairs=self.all_pairs_median,
+            speedup_slow_state_pairs=self.slow_state_pairs,
+            thread_state=self.thread_state,
         )
 
 
@@ -140,6 +152,11 @@ def quiet_ratios(eager_times: list[float], compiled_times: list[float]) -> list[
     return [eager_times[i] / compiled_times[i] for i in quietest]
 
 
+def _bracketing_probe_is_slow(state: ThreadStateMonitor, probes: list[float | None], pair: int) -> bool:
+    """Whether the probe before or after ``pair``'s round (two pairs, EC then CE) reads the slow state."""
+    return any(state.is_slow(value) for value in probes[pair // 2 : pair // 2 + 2])
+
+
 def paired_speedup(
     eager: Step,
     eager_batch: Batch,
@@ -152,6 +169,8 @@ def paired_speedup(
     target_ci: float | None = None,
     max_pairs: int | None = None,
     max_seconds: float | None = None,
+    state: ThreadStateMonitor | None = None,
+    state_wait_seconds: float = 0.0,
     clock: Clock = synchronized_clock,
 ) -> PairedSpeedup:
     """Interleave blocks of eager and compiled steps; return the ratio's quartiles and its median's interval.
@@ -163,10 +182,19 @@ def paired_speedup(
     and pairs are added after the first ``pairs`` until that median's 95 %
     interval is within ``target_ci`` (a fraction) of it, up to ``max_pairs``
     or ``max_seconds`` of pairs.
+
+    With ``target_ci`` and a ``state`` monitor, the threads' state is probed
+    before every round of two pairs, and a pair whose round is bracketed by a
+    slow-state probe is left out: the speedup is read from the fast-state
+    pairs only. Time spent in the slow state, up to ``state_wait_seconds``,
+    does not count against ``max_seconds``: the case waits it out while it
+    keeps pairing. A case that never gets ``MIN_QUIET_PAIRS`` fast-state
+    pairs is read from all its pairs and says so (``thread_state`` "slow").
     """
     if pairs < 1:
         raise ValueError(f"pairs must be positive, got {pairs}")
     most = max(pairs, max_pairs or pairs) if target_ci else pairs
+    state = state if target_ci else None
     steps = steps_per_block or block_steps(
         min(
             steady_step_seconds(eager, eager_batch, clock=clock),
@@ -182,20 +210,46 @@ def paired_speedup(
         return (clock() - start) / steps
 
     ratios, eager_times, compiled_times = [], [], []
+    #: probes[k]: the state before round k, which is also after round k - 1.
+    probes: list[float | None] = []
     started = clock()
+
+    def kept() -> list[int]:
+        """The pairs measured in the fast state (every pair, without a monitor)."""
+        if state is None:
+            return list(range(len(ratios)))
+        return [i for i in range(len(ratios)) if not _bracketing_probe_is_slow(state, probes, i)]
+
+    def slow_seconds(fast: list[int]) -> float:
+        fast_set = set(fast)
+        return sum((eager_times[i] + compiled_times[i]) * steps for i in range(len(ratios)) if i not in fast_set)
 
     def precise_enough() -> bool:
         if len(ratios) < pairs:
             return False
-        if not target_ci or len(ratios) >= most:
-            return True
-        if max_seconds is not None and clock() - started >= max_seconds:
+        if not target_ci:
             return True
         # Checked after whole EC+CE rounds, so neither order gets the last word.
-        return len(ratios) % 2 == 0 and relative_half_width(quiet_ratios(eager_times, compiled_times)) <= target_ci
+        if len(ratios) % 2:
+            return False
+        fast = kept()
+        if len(fast) >= most or len(ratios) >= 2 * most:
+            return True
+        if max_seconds is not None:
+            excused = min(slow_seconds(fast), state_wait_seconds)
+            if clock() - started - excused >= max_seconds:
+                return True
+        if len(fast) < pairs:
+            return False
+        subset = [eager_times[i] for i in fast], [compiled_times[i] for i in fast]
+        return relative_half_width(quiet_ratios(*subset)) <= target_ci
 
     index = 0
-    while not precise_enough():
+    while True:
+        if index % 2 == 0 and state is not None:
+            probes.append(state.read())
+        if precise_enough():
+            break
         if index % 2 == 0:
             eager_time = block(eager, eager_batch)
             compiled_time = block(compiled, compiled_batch)
@@ -206,7 +260,13 @@ def paired_speedup(
         eager_times.append(eager_time)
         compiled_times.append(compiled_time)
         index += 1
-    read = quiet_ratios(eager_times, compiled_times) if target_ci else ratios
+    fast = kept()
+    thread_state = "unprobed"
+    if state is not None and any(value is not None for value in probes):
+        thread_state = "fast" if len(fast) >= MIN_QUIET_PAIRS else "slow"
+    chosen = fast if len(fast) >= MIN_QUIET_PAIRS else list(range(len(ratios)))
+    chosen_eager, chosen_compiled = [eager_times[i] for i in chosen], [compiled_times[i] for i in chosen]
+    read = quiet_ratios(chosen_eager, chosen_compiled) if target_ci else ratios
     q1, median, q3 = quantiles(read)
     ci_low, ci_high = median_interval(read)
     return PairedSpeedup(
@@ -215,58 +275,11 @@ def paired_speedup(
         q3=q3,
         pairs=len(ratios),
         steps_per_block=steps,
-        eager_ms=statistics.median(eager_times) * 1e3,
-        compiled_ms=statistics.median(compiled_times) * 1e3,
+        eager_ms=statistics.median(chosen_eager) * 1e3,
+        compiled_ms=statistics.median(chosen_compiled) * 1e3,
         ci_low=ci_low,
         ci_high=ci_high,
         all_pairs_median=statistics.median(ratios),
+        slow_state_pairs=len(ratios) - len(fast),
+        thread_state=thread_state,
     )
-
-
-def flops_per_step(step: Step, batch: Batch) -> int:
-    """FLOPs of one step as ``torch.utils.flop_counter`` counts them (matmuls, attention, convs)."""
-    with FlopCounterMode(display=False) as counter:
-        step(batch)
-    return int(counter.get_total_flops())
-
-
-@dataclass(frozen=True)
-class PeakMemory:
-    bytes: int
-    #: how it was measured, stored with the number.
-    method: str
-
-
-def _state_bytes(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> int:
-    tensors = list(model.parameters()) + list(model.buffers())
-    tensors += [v for state in optimizer.state.values() for v in state.values() if torch.is_tensor(v)]
-    # A sharded (FSDP2) parameter is a DTensor: this rank holds its local shard only.
-    local = [t.to_local() if hasattr(t, "to_local") else t for t in tensors]
-    return sum(t.numel() * t.element_size() for t in local)
-
-
-def peak_memory(
-    step: Step, batch: Batch, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer, device: str
-) -> PeakMemory:
-    """Peak memory of one warm step.
-
-    CUDA: ``max_memory_allocated`` after ``reset_peak_memory_stats``. CPU has
-    no allocator statistics: the measure is the bytes of parameters, buffers
-    and optimizer state plus the peak of the step's transient allocations as
-    the PyTorch profiler records them (``profile_memory=True``).
-    """
-    if device == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        step(batch)
-        torch.cuda.synchronize()
-        return PeakMemory(torch.cuda.max_memory_allocated(), "cuda max_memory_allocated")
-    from torch.profiler import ProfilerActivity, profile
-
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        step(batch)
-    running = peak = 0
-    for event in sorted(prof.events(), key=lambda e: e.time_range.start):
-        running += event.self_cpu_memory_usage
-        peak = max(peak, running)
-    return PeakMemory(_state_bytes(model, optimizer) + peak, "cpu state + profiler transient peak")

@@ -61,6 +61,7 @@ SETTINGS: dict[str, type] = {
     "speedup_ci": float,
     "max_pairs": int,
     "max_pair_seconds": float,
+    "state_wait_seconds": float,
     "parity_steps": int,
     "nproc": int,
     "cache_states": bool,
@@ -82,6 +83,10 @@ DEFAULTS: dict[str, list[Any]] = {
 DEFAULT_NPROC = 2
 #: The paired speedup's precision target: its median's 95 % interval within 2 % (hellotorch.measure).
 DEFAULT_SPEEDUP_CI = 0.02
+#: Seconds of the threads' slow state a case waits out while pairing (hellotorch.measure); 0 waits none.
+DEFAULT_STATE_WAIT_SECONDS = 60.0
+#: Settings where 0 means "off" rather than a mistake.
+ZERO_ALLOWED = {"state_wait_seconds"}
 
 
 def is_profile_file(name: str) -> bool:
@@ -121,8 +126,11 @@ def _checked(raw: dict[str, Any], path: Path) -> dict[str, Any]:
         elif key in raw:
             value = raw[key]
             ok = isinstance(value, (int, float) if kind is float else kind) and not isinstance(value, bool)
-            if not ok or (kind is not str and not value > 0):
-                raise ValueError(f"profile file {path}: key {key!r} must be a positive {kind.__name__}")
+            if key in ZERO_ALLOWED and ok and value == 0:
+                pass
+            elif not ok or (kind is not str and not value > 0):
+                what = "a positive or zero" if key in ZERO_ALLOWED else "a positive"
+                raise ValueError(f"profile file {path}: key {key!r} must be {what} {kind.__name__}")
             values[key] = value
     return values
 
@@ -261,6 +269,7 @@ def load_profile_file(path: str | Path, *, devices: tuple[str, ...]) -> ProfileF
         "speedup_ci": float(values.get("speedup_ci", DEFAULT_SPEEDUP_CI)),
         "max_pairs": int(values.get("max_pairs", 400)),
         "max_pair_seconds": float(values.get("max_pair_seconds", 8.0)),
+        "state_wait_seconds": float(values.get("state_wait_seconds", DEFAULT_STATE_WAIT_SECONDS)),
         "parity_steps": int(values.get("parity_steps", 100)),
     }
     description = values.get("description", f"profile file {path.name}")

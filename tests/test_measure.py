@@ -6,7 +6,7 @@ import statistics
 import pytest
 import torch
 
-from hellotorch.hoststate import parallel_region_us
+from hellotorch.hoststate import ThreadStateMonitor, parallel_region_us
 from hellotorch.measure import paired_speedup, quantiles, quiet_ratios
 
 
@@ -145,3 +145,97 @@ def test_parallel_region_probe_is_none_with_one_thread():
         assert parallel_region_us() is None
     finally:
         torch.set_num_threads(threads)
+
+
+class SwitchingHost:
+    """A fake host whose threads' state follows a schedule of probes: each probe moves to the next state.
+
+    In the slow state the compiled step costs 1.8x and the eager step 1.4x, as measured on this
+    project's VM, so the ratio itself moves (2.0x fast, about 1.56x slow).
+    """
+
+    FAST_US, SLOW_US = 4.5, 7.0
+
+    def __init__(self, clock, schedule):
+        self.clock, self.schedule, self.slow, self.probes = clock, schedule, False, 0
+
+    def probe(self):
+        self.slow = self.schedule(self.probes)
+        self.probes += 1
+        return self.SLOW_US if self.slow else self.FAST_US
+
+    def eager(self, batch):
+        self.clock.now += 0.002 * (1.4 if self.slow else 1.0)
+
+    def compiled(self, batch):
+        self.clock.now += 0.001 * (1.8 if self.slow else 1.0)
+
+
+def _adaptive(host, clock, **overrides):
+    settings = dict(pairs=20, target_ci=0.01, max_pairs=400, max_seconds=2.0, clock=clock)
+    return paired_speedup(host.eager, None, host.compiled, None, **{**settings, **overrides})
+
+
+def test_a_monitor_takes_the_fastest_probe_as_the_fast_level_and_flags_what_is_well_above_it():
+    readings = iter([6.8, 4.4, 7.0, None])
+    monitor = ThreadStateMonitor(probe=lambda: next(readings))
+    assert monitor.read() == 6.8 and not monitor.is_slow(6.8)  # nothing faster seen yet
+    monitor.read()
+    assert monitor.fastest_us == 4.4 and monitor.is_slow(6.8) and not monitor.is_slow(5.0)
+    assert monitor.read() == 7.0 and monitor.fastest_us == 4.4
+    assert monitor.read() is None and not monitor.is_slow(None)  # one thread: no state to read
+
+
+def test_pairs_in_the_slow_state_are_left_out_of_the_speedup():
+    clock = FakeClock()
+    # Fast for the first 3 probes, then slow for 20, then fast: a slow spell in the middle of the case.
+    host = SwitchingHost(clock, lambda probe: 3 <= probe < 23)
+    monitor = ThreadStateMonitor(probe=host.probe)
+    result = _adaptive(host, clock, state=monitor, state_wait_seconds=30.0)
+    assert result.median == pytest.approx(2.0) and result.thread_state == "fast"
+    assert result.eager_ms == pytest.approx(2.0) and result.compiled_ms == pytest.approx(1.0)
+    # The rounds bracketed by a slow probe (2 pairs each) are out; the all-pairs median shows the mix.
+    assert result.slow_state_pairs >= 40 and result.pairs - result.slow_state_pairs >= 20
+    assert result.all_pairs_median < 2.0
+
+
+def test_without_a_monitor_the_slow_spell_pulls_the_speedup_down():
+    clock = FakeClock()
+    host = SwitchingHost(clock, schedule=None)
+    host.slow = True  # every step in the slow state, and nothing probes it
+    result = _adaptive(host, clock)
+    assert result.median == pytest.approx(0.0028 / 0.0018) and result.thread_state == "unprobed"
+
+
+def test_a_case_waits_out_the_slow_state_without_it_counting_against_its_time_cap():
+    clock = FakeClock()
+    host = SwitchingHost(clock, lambda probe: 1 <= probe < 90)  # about 3 s of fake time in the slow state
+    result = _adaptive(
+        host, clock, max_seconds=1.0, state=ThreadStateMonitor(probe=host.probe), state_wait_seconds=30.0
+    )
+    assert result.thread_state == "fast" and result.median == pytest.approx(2.0)
+    assert clock.now > 3.0  # it waited past its 1 s cap for the fast state
+
+
+def test_a_case_that_never_leaves_the_slow_state_gives_up_after_its_wait_and_says_so():
+    clock = FakeClock()
+    host = SwitchingHost(clock, lambda probe: probe >= 1)  # one fast probe, then slow for good
+    result = _adaptive(host, clock, max_seconds=1.0, state=ThreadStateMonitor(probe=host.probe), state_wait_seconds=2.0)
+    assert result.thread_state == "slow" and result.slow_state_pairs == result.pairs
+    assert result.median == pytest.approx(0.0028 / 0.0018)  # read from all pairs: the slow state's ratio
+    assert clock.now < 1.0 + 2.0 + 0.5  # its time cap plus the wait, plus the last round and the warm-up
+
+
+def test_without_a_precision_target_the_monitor_is_not_used():
+    clock, probes = FakeClock(), []
+    eager, compiled = fake_step(clock, 0.002, []), fake_step(clock, 0.001, [])
+    result = paired_speedup(
+        eager,
+        None,
+        compiled,
+        None,
+        pairs=6,
+        clock=clock,
+        state=ThreadStateMonitor(probe=lambda: probes.append(1) or 5.0),
+    )
+    assert probes == [] and result.thread_state == "unprobed" and result.pairs == 6

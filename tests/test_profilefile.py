@@ -26,6 +26,11 @@ def test_a_profile_file_is_the_cross_product_of_its_lists(tmp_path):
     assert "train-cpu-gpt-b4-s16-sgd.forloop-float32-eager" in ids
 
 
+def test_a_profile_file_waits_out_the_slow_thread_state_unless_told_not_to(tmp_path):
+    assert _profile(tmp_path, 'models = ["mlp"]\n').measurement.state_wait_seconds == 60.0
+    assert _profile(tmp_path, 'models = ["mlp"]\nstate_wait_seconds = 0.0\n').measurement.state_wait_seconds == 0.0
+
+
 def test_combinations_pytorch_cannot_run_are_left_out(tmp_path):
     profile = _profile(
         tmp_path,
@@ -50,6 +55,8 @@ def test_combinations_pytorch_cannot_run_are_left_out(tmp_path):
         ('models = ["mlp"\n', "is not valid TOML"),
         ('models = ["mlp"]\ndevices = ["cuda"]\n', "the product is empty on device(s) cpu"),
         ('models = ["hello"]\ntasks = ["finetune"]\n', "the product is empty"),
+        ('models = ["mlp"]\nstate_wait_seconds = -1.0\n', "key 'state_wait_seconds' must be a positive or zero float"),
+        ('models = ["mlp"]\nmax_pair_seconds = 0.0\n', "key 'max_pair_seconds' must be a positive float"),
     ],
 )
 def test_a_bad_profile_file_is_refused_naming_the_key_or_name(tmp_path, text, message):

@@ -25,6 +25,7 @@ import torch
 from hellotorch import envinfo, runfiles
 from hellotorch.devices import set_threads
 from hellotorch.distbench import DEFAULT_TIMEOUT_S, SlowestRankTimer
+from hellotorch.hoststate import ThreadStateMonitor
 from hellotorch.peaks import device_peaks
 from hellotorch.profiles import build_profile
 from hellotorch.timing import synchronized_clock
@@ -83,6 +84,8 @@ class RunState:
         self.peaks: dict[str, dict[str, float]] | None = None
         #: cases left after -k and other deselection: what this run set out to finish.
         self.selected: int | None = None
+        #: the CPU threads' state, probed through the whole run (hellotorch.hoststate).
+        self.thread_state = ThreadStateMonitor()
 
 
 def pytest_configure(config):

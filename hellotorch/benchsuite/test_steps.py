@@ -56,6 +56,7 @@ def test_step(case, benchmark, run_state, request):
             distributed=_distributed(case, request),
             compile_rows=_compile_rows(run_state),
             progress=lambda text: _progress(request, f"  {text}"),
+            thread_state=run_state.thread_state,
         )
     except CaseFailed as error:
         run_state.failed.append({"id": case.id, "reason": str(error)})

@@ -88,6 +88,23 @@ class ThreadStateMonitor:
     def is_slow(self, value: float | None) -> bool:
         return value is not None and value > self.factor * self.fastest_us
 
+    def wait_until_fast(
+        self, keep_busy: Callable[[], None], *, max_seconds: float, clock: Callable[[], float] = synchronized_clock
+    ) -> tuple[float, bool]:
+        """Run ``keep_busy`` until a probe reads the fast state or ``max_seconds`` pass: (seconds waited, fast).
+
+        The threads are kept at the work being measured while waiting: the
+        state is the host's placement of busy threads, and idle ones are no
+        evidence of where busy ones will run.
+        """
+        started = clock()
+        while True:
+            if not self.is_slow(self.read()):
+                return clock() - started, True
+            if clock() - started >= max_seconds:
+                return clock() - started, False
+            keep_busy()
+
 
 #: Set to 1 to bind the bench process's threads to cores, one each.
 BIND_ENV = "HELLOTORCH_BIND_THREADS"

@@ -153,6 +153,13 @@ _FIELDS = (
         minimum=0,
     ),
     Field(
+        "rounds_thread_state",
+        str,
+        "threads' state around pytest-benchmark's rounds: fast, slow (met or never left), unprobed",
+        choices=("fast", "slow", "unprobed"),
+    ),
+    Field("rounds_state_wait_s", float, "seconds the case waited for the fast state before its rounds", minimum=0),
+    Field(
         "thread_state",
         str,
         "state the speedup was read in: fast (fast-state pairs only), slow (too few of them: all pairs), unprobed",

@@ -239,3 +239,29 @@ def test_without_a_precision_target_the_monitor_is_not_used():
         state=ThreadStateMonitor(probe=lambda: probes.append(1) or 5.0),
     )
     assert probes == [] and result.thread_state == "unprobed" and result.pairs == 6
+
+
+def test_waiting_for_the_fast_state_keeps_the_threads_busy_until_a_probe_reads_it():
+    clock, busy = FakeClock(), []
+    readings = iter([4.5, 7.0, 6.9, 4.6])  # the reference, then two slow probes, then fast
+
+    def keep_busy():
+        busy.append(clock.now)
+        clock.now += 0.05
+
+    monitor = ThreadStateMonitor(probe=lambda: next(readings))
+    monitor.read()
+    waited, fast = monitor.wait_until_fast(keep_busy, max_seconds=10.0, clock=clock)
+    assert fast and len(busy) == 2 and waited == pytest.approx(0.1)
+
+
+def test_waiting_for_the_fast_state_gives_up_after_its_budget():
+    clock = FakeClock()
+    monitor = ThreadStateMonitor(probe=lambda: 7.0)
+    monitor.fastest_us = 4.5  # seen earlier in the process
+
+    def keep_busy():
+        clock.now += 0.05
+
+    waited, fast = monitor.wait_until_fast(keep_busy, max_seconds=1.0, clock=clock)
+    assert not fast and 1.0 <= waited < 1.1

@@ -102,6 +102,21 @@ def history_of(out: Path, name: str, runs: list[Path]) -> list:
         connection.close()
 
 
+def flagged_at(folder: Path, pairs: int) -> bool:
+    """Whether ``hellotorch ab`` stopped after ``pairs`` pairs would have flagged a regression: its rule on those runs."""
+    from hellotorch.ab import AbSamples, verdicts
+    from hellotorch.absides import AbOptions
+    from hellotorch.results import load_run
+
+    samples = AbSamples()
+    for pair in range(1, pairs + 1):
+        for side in ("base", "head"):
+            for run in sorted((folder / f"{side}-{pair}").glob("run-*")):
+                samples.add(side, load_run(run))
+    table = verdicts(samples, AbOptions(profile=PROFILE))
+    return bool((table["verdict"] == "REGRESSION").any())
+
+
 def analyze(out: Path, trials: int) -> str:
     """summary.md: false alarms, detections, measured cost, and the change points of three histories."""
     import statistics
@@ -109,9 +124,9 @@ def analyze(out: Path, trials: int) -> str:
     rows = json.loads((out / "trials.json").read_text())
     kinds = list(dict.fromkeys(row["kind"] for row in rows))
     lines = [
-        "| trials | ab flagged | calibrated gate flagged | measured cost, compiled (ab ratio, median of trials) "
-        "| measured cost, eager |",
-        "|:--|--:|--:|--:|--:|",
+        "| trials | ab flagged | ab flagged at 3 pairs | pairs (median, max) | calibrated gate flagged "
+        "| measured cost, compiled (ab ratio, median of trials) | measured cost, eager |",
+        "|:--|--:|--:|--:|--:|--:|--:|",
     ]
     for kind in kinds:
         mine = [row for row in rows if row["kind"] == kind]
@@ -119,8 +134,11 @@ def analyze(out: Path, trials: int) -> str:
         for arm in ("default.step", "eager"):
             ratios = [v[0] for row in mine for case, v in row["ab"].items() if case.endswith(arm)]
             cost[arm] = f"{statistics.median(ratios) - 1:+.1%}" if ratios else "-"
+        at_three = sum(flagged_at(out / f"ab-{kind}-{row['trial']}", 3) for row in mine)
+        pairs = [max((v[4] for v in row["ab"].values()), default=0) for row in mine]
         lines.append(
-            f"| {kind} ({len(mine)}) | {sum(r['ab_exit'] == 1 for r in mine)} | {sum(r['gate_exit'] == 1 for r in mine)} "
+            f"| {kind} ({len(mine)}) | {sum(r['ab_exit'] == 1 for r in mine)} | {at_three} "
+            f"| {statistics.median(pairs):g}, {max(pairs)} | {sum(r['gate_exit'] == 1 for r in mine)} "
             f"| {cost['default.step']} | {cost['eager']} |"
         )
     half = trials // 2
@@ -155,6 +173,9 @@ def main() -> int:
         type=int,
         default=None,
         help="CPU threads of every run (default PyTorch's); 1 on a 2-vCPU VM, see docs/methodology.md",
+    )
+    parser.add_argument(
+        "--max-pairs", type=int, default=3, help="ab adds pairs, up to this many, while a case is undecided (default 3)"
     )
     args = parser.parse_args()
     out = args.out.resolve()
@@ -204,6 +225,8 @@ def main() -> int:
                 str(folder),
                 "--history",
                 str(out / "trials.sqlite"),
+                "--max-pairs",
+                str(args.max_pairs),
                 *threads,
             )
             (out / f"ab-{kind}-{trial}.log").write_text(ab_text)

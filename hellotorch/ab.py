@@ -15,7 +15,10 @@ by side, minutes apart, not head against a baseline made on another day.
 - **Estimate.** Per case and pair, the ratio head/base of the step time,
   read as pytest-benchmark's median over the process's rounds (or, with
   ``statistic="min"``, its fastest round: a load burst only ever adds
-  time, so the fastest round is the least disturbed). The ratio reported is
+  time, so the fastest round is the least disturbed; with
+  ``statistic="reference"``, the step in units of the fixed reference
+  workload timed beside it in the same process, which cancels how fast the
+  process as a whole ran: :mod:`hellotorch.reference`). The ratio reported is
   the geometric mean over pairs with a Student-t confidence interval on the
   log ratios (``scipy.stats.t``): pairs are independent processes, and a
   ratio of times is symmetric in logs.
@@ -60,11 +63,15 @@ class AbSamples:
     #: the same, for the statistics not chosen: {statistic: {"base": {...}, "head": {...}}}.
     others: dict[str, dict[str, dict[str, list[float]]]] = field(default_factory=dict)
     statistic: str = "median"
+    #: the reference workload's versions each side's records were measured in (values of two are not comparable).
+    reference_versions: dict[str, set[int]] = field(default_factory=dict)
 
     def add(self, name: str, run: Run) -> None:
         for record in run.records:
             if record.get("status") not in ("ok", "parity-failed"):
                 continue
+            if record.get("reference_version") is not None:
+                self.reference_versions.setdefault(name, set()).add(int(record["reference_version"]))
             for statistic, key in STATISTICS.items():
                 value = record.get(key)
                 if value is None:
@@ -102,11 +109,17 @@ def ratio_interval(base: list[float], head: list[float], *, confidence: float) -
 def verdicts(samples: AbSamples, options: AbOptions) -> pd.DataFrame:
     """One row per case: pairs, base and head medians, ratio, interval, verdict."""
     rows = []
+    versions = samples.reference_versions
+    mixed = options.statistic == "reference" and versions.get("base") != versions.get("head")
+    # Times are shown in ms; the reference statistic is a ratio already.
+    unit, scale = ("x_ref", 1.0) if options.statistic == "reference" else ("ms", 1e3)
     for case in sorted(set(samples.base) | set(samples.head) | set(samples.failed)):
         base, head = samples.base.get(case, []), samples.head.get(case, [])
         pairs = min(len(base), len(head))
-        if case in samples.failed or pairs < 2:
+        if case in samples.failed or pairs < 2 or mixed:
             reason = samples.failed.get(case, "measured on one side only")
+            if mixed and case not in samples.failed:
+                reason = f"reference workload versions differ: base {sorted(versions.get('base', ()))}, head {sorted(versions.get('head', ()))}"
             rows.append({"case": case, "pairs": pairs, "verdict": f"FAILED ({reason[:60]})"})
             continue
         ratio, low, high = ratio_interval(base[:pairs], head[:pairs], confidence=options.confidence)
@@ -130,8 +143,8 @@ def verdicts(samples: AbSamples, options: AbOptions) -> pd.DataFrame:
             {
                 "case": case,
                 "pairs": pairs,
-                "base_ms": 1e3 * sorted(base)[len(base) // 2],
-                "head_ms": 1e3 * sorted(head)[len(head) // 2],
+                f"base_{unit}": scale * sorted(base)[len(base) // 2],
+                f"head_{unit}": scale * sorted(head)[len(head) // 2],
                 "ratio": ratio,
                 "ci_low": low,
                 "ci_high": high,
@@ -185,7 +198,7 @@ def to_markdown(table: pd.DataFrame, base: Side, head: Side, options: AbOptions,
     failed = int(table["verdict"].str.startswith("FAILED").sum())
     verdict = "FAIL" if regressions or failed else "PASS"
     view = table.copy()
-    for column in ("base_ms", "head_ms"):
+    for column in ("base_ms", "head_ms", "base_x_ref", "head_x_ref"):
         if column in view:
             view[column] = view[column].map(lambda v: "" if v != v else f"{v:.3f}")
     if "ratio" in view:
@@ -206,7 +219,12 @@ def to_markdown(table: pd.DataFrame, base: Side, head: Side, options: AbOptions,
         + f" in {wall_s:.0f} s",
         f"- a case regresses when head/base's one-sided {options.confidence:.0%} lower bound (the interval's"
         f" low end; the interval is two-sided {2 * options.confidence - 1:.0%}) lies above 1 and the ratio"
-        f" exceeds 1 + {options.threshold:.0%} (step time: pytest-benchmark's {options.statistic} per process)",
+        f" exceeds 1 + {options.threshold:.0%} (step time: "
+        + (
+            "in units of the fixed reference workload timed beside it, per process)"
+            if options.statistic == "reference"
+            else f"pytest-benchmark's {options.statistic} per process)"
+        ),
         "",
         markdown(view),
     ]

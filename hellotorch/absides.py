@@ -22,8 +22,9 @@ from pathlib import Path
 from hellotorch.errors import BadInput
 from hellotorch.results import Run, load_run
 
-#: the per-process step time an A/B compares, by name: the record field it reads.
-STATISTICS = {"median": "median_s", "min": "min_s"}
+#: the per-process step time an A/B compares, by name: the record field it reads. "reference" is the step
+#: in units of the fixed reference workload (hellotorch.reference; a profile with ``reference = true``).
+STATISTICS = {"median": "median_s", "min": "min_s", "reference": "step_per_reference"}
 DEFAULT_THRESHOLD = 0.02
 DEFAULT_CONFIDENCE = 0.95
 MIN_PAIRS = 3
@@ -40,7 +41,7 @@ class AbOptions:
     max_pairs: int = MIN_PAIRS
     threshold: float = DEFAULT_THRESHOLD
     confidence: float = DEFAULT_CONFIDENCE
-    #: which per-process step time is compared: "median" or "min" (see STATISTICS).
+    #: which per-process step time is compared: "median", "min" or "reference" (see STATISTICS).
     statistic: str = "median"
 
     def __post_init__(self) -> None:

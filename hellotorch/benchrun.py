@@ -37,7 +37,7 @@ from hellotorch.measure import paired_speedup, steady_step_seconds, time_call
 from hellotorch.parity import ParityReport, check_parity
 from hellotorch.peaks import mfu
 from hellotorch.scenarios import RecompileLimitHit, run_scenario
-from hellotorch.timing import synchronized_clock
+from hellotorch.steadystate import against_reference, timed_rounds
 from hellotorch.training import TrainingSetup, prepare
 
 WARMUP_STEPS = 5
@@ -96,37 +96,6 @@ def cold_compile_seconds(case: BenchCase) -> float:
         return float(compile_in_fresh_process(case, cold=True)["compile_s"])
     except CompileCostFailed as error:
         raise CaseFailed(str(error)) from error
-
-
-def _busy(setup: TrainingSetup, *, seconds: float = 0.05) -> None:
-    """Steps of the case for about ``seconds``: the threads stay at the work while the case waits."""
-    started = synchronized_clock()
-    while synchronized_clock() - started < seconds:
-        setup.step(setup.batch)
-
-
-def _timed_rounds(
-    setup: TrainingSetup, benchmark: Any, *, state: ThreadStateMonitor | None, profile: Profile
-) -> torch.Tensor:
-    """pytest-benchmark's rounds, started in the threads' fast state where the profile waits for it.
-
-    The rounds of a case last about ``max_time`` (0.5 s), far shorter than
-    the state (10-70 s here), so they fall in one state or the other whole:
-    a compiled step time 1.8x, an eager one 1.4x, in the slow state. The
-    state around them is recorded either way.
-    """
-    wait = profile.measurement.state_wait_seconds
-    if state is None or not wait:
-        return benchmark(setup.step, setup.batch)
-    waited, fast_before = state.wait_until_fast(lambda: _busy(setup), max_seconds=wait)
-    loss = benchmark(setup.step, setup.batch)
-    after = state.read()
-    if after is None:
-        rounds_state = "unprobed"
-    else:
-        rounds_state = "fast" if fast_before and not state.is_slow(after) else "slow"
-    benchmark.extra_info.update(record.fields(rounds_state_wait_s=waited, rounds_thread_state=rounds_state))
-    return loss
 
 
 def flops_info(case: BenchCase, setup: TrainingSetup, *, flops: int, median: float, peaks: dict) -> dict[str, Any]:
@@ -208,7 +177,7 @@ def measure_case(
     try:
         setup = build_setup(case)
         extra.update(warm_up(case, setup) if case.scenario == "none" else _scenario(case, setup))
-        loss = _timed_rounds(setup, benchmark, state=thread_state if case.device == "cpu" else None, profile=profile)
+        loss = timed_rounds(setup, benchmark, state=thread_state if case.device == "cpu" else None, profile=profile)
         median = benchmark.stats.stats.median
         stats = setup.step.graph_stats()
         extra.update(
@@ -220,6 +189,8 @@ def measure_case(
                 recompiles=stats.recompiles,
             )
         )
+        if profile.measurement.reference:
+            extra.update(against_reference(case, setup, profile=profile, state=thread_state))
         memory = peak_memory(setup.step, setup.batch, model=setup.model, optimizer=setup.optimizer, device=case.device)
         extra.update(record.fields(peak_memory_bytes=memory.bytes, peak_memory_method=memory.method))
         eager = build_setup(case.eager_twin()) if case.compiled else setup

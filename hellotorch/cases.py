@@ -145,6 +145,9 @@ class Measurement:
     #: with ``speedup_ci`` on a multi-threaded CPU: seconds of pairs in the threads' slow state a case may
     #: wait out (left out of the speedup, not counted against ``max_pair_seconds``); the state lasts 10-70 s here.
     state_wait_seconds: float = 0.0
+    #: also time each case against the fixed reference workload (:mod:`hellotorch.reference`) in interleaved
+    #: pairs: ``step_per_reference``, what ``hellotorch ab --statistic reference`` compares.
+    reference: bool = False
 
 
 @dataclass(frozen=True)

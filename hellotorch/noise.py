@@ -90,9 +90,22 @@ def calibrate(runs: list[Run]) -> list[CaseNoise]:
         raise BadInput(f"--runs: calibration needs at least {MIN_RUNS} runs, got {len(runs)}")
     from hellotorch.history import run_facts
 
-    fingerprints = {run_facts(run).machine_fingerprint for run in runs}
+    facts = [run_facts(run) for run in runs]
+    fingerprints = {fact.machine_fingerprint for fact in facts}
     if len(fingerprints) > 1:
         raise BadInput(f"calibration runs come from {len(fingerprints)} machines; calibrate one machine at a time")
+    # Noise is what the same code does twice: a run of other code, torch or threads would count its change as noise.
+    for name in ("git_commit", "torch", "threads", "profile"):
+        first = getattr(facts[0], name)
+        other = next((fact for fact in facts if getattr(fact, name) != first), None)
+        if other is not None:
+            raise BadInput(
+                f"calibration run {other.label} has {name} {getattr(other, name)!r}, run {facts[0].label} "
+                f"{first!r}: calibrate runs of the same code, torch, threads and profile"
+            )
+    incomplete = next((fact for fact in facts if not fact.complete), None)
+    if incomplete is not None:
+        raise BadInput(f"calibration run {incomplete.label} did not finish; it cannot vouch for any case's noise")
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
     labels = ",".join(run.label for run in runs)
     noises = []

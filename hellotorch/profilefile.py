@@ -65,6 +65,7 @@ SETTINGS: dict[str, type] = {
     "parity_steps": int,
     "nproc": int,
     "cache_states": bool,
+    "reference": bool,
 }
 DEFAULTS: dict[str, list[Any]] = {
     "batch_sizes": [0],  # 0: the model's own default batch size
@@ -270,6 +271,7 @@ def load_profile_file(path: str | Path, *, devices: tuple[str, ...]) -> ProfileF
         "max_pairs": int(values.get("max_pairs", 400)),
         "max_pair_seconds": float(values.get("max_pair_seconds", 8.0)),
         "state_wait_seconds": float(values.get("state_wait_seconds", DEFAULT_STATE_WAIT_SECONDS)),
+        "reference": bool(values.get("reference", False)),
         "parity_steps": int(values.get("parity_steps", 100)),
     }
     description = values.get("description", f"profile file {path.name}")

@@ -187,3 +187,37 @@ def test_ab_stopped_with_sigterm_exits_130_and_leaves_no_worktree(tmp_path):
     assert process.returncode == 130, output
     worktrees = subprocess.run(["git", "-C", str(repo), "worktree", "list"], capture_output=True, text=True).stdout
     assert len(worktrees.strip().splitlines()) == 1
+
+
+def _with_reference(value: float, version: int):
+    def edit(raw):
+        for bench in raw["benchmarks"]:
+            bench["extra_info"].update(
+                step_per_reference=value, step_per_reference_pairs=100, reference_version=version
+            )
+
+    return edit
+
+
+def test_the_reference_statistic_compares_steps_in_reference_units_and_never_two_units(tmp_path):
+    from hellotorch.results import load_run
+
+    from .fixtures_util import edited_run
+
+    base = load_run(edited_run(tmp_path, _with_reference(2.0, 1), name="run-base"))
+    head = load_run(edited_run(tmp_path, _with_reference(2.2, 1), name="run-head"))
+    other_unit = load_run(edited_run(tmp_path, _with_reference(2.0, 2), name="run-v2"))
+    options = AbOptions(statistic="reference")
+    same_unit, two_units = AbSamples(statistic="reference"), AbSamples(statistic="reference")
+    for _ in range(3):
+        same_unit.add("base", base)
+        same_unit.add("head", head)
+        two_units.add("base", base)
+        two_units.add("head", other_unit)
+    table = verdicts(same_unit, options)
+    assert (table["verdict"] == "REGRESSION").all() and table["ratio"].tolist() == pytest.approx([1.1] * len(table))
+    assert "base_x_ref" in table and "base_ms" not in table
+    assert "reference workload" in to_markdown(
+        table, Side("base", sys.executable), Side("head", sys.executable), options, wall_s=1.0
+    )
+    assert verdicts(two_units, options)["verdict"].str.contains("reference workload versions differ").all()

@@ -219,3 +219,24 @@ def test_k_selects_by_case_id_not_by_the_folders_the_suite_lives_in():
     assert select_by_keyword("MLP and not eager", ids) == [
         case for case in ids if "mlp" in case and "eager" not in case
     ]
+
+
+def test_a_profile_with_reference_times_each_case_against_the_fixed_workload(tmp_path):
+    profile = tmp_path / "ref.toml"
+    profile.write_text(
+        'models = ["hello"]\nmodes = ["eager"]\nimplementations = ["forloop"]\nreference = true\n'
+        "pairs = 10\nmax_pair_seconds = 0.5\nstate_wait_seconds = 1.0\nmax_time = 0.1\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "hellotorch", "bench", "--profile", str(profile), "--results", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    (run_dir,) = tmp_path.glob("run-*")
+    (record,) = [b["extra_info"] for b in json.loads((run_dir / "benchmark.json").read_text())["benchmarks"]]
+    assert record["step_per_reference"] > 0 and record["step_per_reference_pairs"] >= 10
+    assert record["reference_version"] == 1
+    # The rounds' thread state is probed with 2+ threads and says "unprobed" with one.
+    assert record["rounds_thread_state"] in ("fast", "slow", "unprobed")

@@ -1,5 +1,6 @@
 """The paired speedup, the headline number, on fake steps with a clock of known cost."""
 
+import math
 import random
 import statistics
 
@@ -265,3 +266,12 @@ def test_waiting_for_the_fast_state_gives_up_after_its_budget():
 
     waited, fast = monitor.wait_until_fast(keep_busy, max_seconds=1.0, clock=clock)
     assert not fast and 1.0 <= waited < 1.1
+
+
+def test_the_reference_workload_is_the_same_in_every_process_and_ignores_its_batch():
+    from hellotorch.reference import reference_step
+
+    first, second = reference_step(), reference_step()
+    loss = first(None)
+    assert torch.equal(loss, second("any batch")) and math.isfinite(loss.item())
+    assert torch.equal(first(None), loss)  # no state carried from one call to the next (no optimizer, grads cleared)

@@ -135,3 +135,38 @@ def _slow_speedup(raw, factor):
         if bench["extra_info"]["id"] == COMPILED:
             for key in ("speedup", "speedup_q1", "speedup_q3"):
                 bench["extra_info"][key] *= factor
+
+
+def test_calibrate_from_finished_runs_stores_their_noise_without_running_anything(tmp_path):
+    runs = [
+        edited_run(tmp_path, lambda raw, i=i: raw.update(datetime=f"2026-01-0{i + 1}T00:00:00"), name=f"run-{i}")
+        for i in range(3)
+    ]
+    results = tmp_path / "results"
+    code, out, err = run_cli(["calibrate", "--from-runs", *map(str, runs), "--results", str(results)])
+    assert code == 0, err
+    assert "stored" in out and not list(results.glob("run-*"))  # nothing was run
+    connection = open_history(results / "history.sqlite")
+    try:
+        facts = run_facts(load_run(runs[0]))
+        stored = load_noise(connection, fingerprint=facts.machine_fingerprint, threads=facts.threads)
+        assert (COMPILED, "speedup") in stored and stored[(COMPILED, "speedup")].runs == 3
+        assert connection.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 3
+    finally:
+        connection.close()
+
+
+def test_calibrate_refuses_runs_of_other_code_or_both_run_options(tmp_path):
+    same = [edited_run(tmp_path, lambda raw: None, name=f"run-{i}") for i in range(2)]
+
+    def other_commit(raw):
+        raw["machine_info"]["hellotorch"]["git_commit"] = "0123456789ab"
+
+    other = edited_run(tmp_path, other_commit, name="run-other")
+    code, _, err = run_cli(["calibrate", "--from-runs", *map(str, same), str(other), "--results", str(tmp_path / "r")])
+    assert code == 2 and "calibration run other has git_commit" in err
+    assert not (tmp_path / "r" / "history.sqlite").exists()  # refused before anything was stored
+    code, _, err = run_cli(["calibrate", "--runs", "3", "--from-runs", *map(str, same), "--results", str(tmp_path)])
+    assert code == 2 and "--runs and --from-runs" in err
+    code, _, err = run_cli(["calibrate", "--from-runs", *map(str, same), "--results", str(tmp_path)])
+    assert code == 2 and "--from-runs" in err and "at least 3" in err

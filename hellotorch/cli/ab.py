@@ -51,7 +51,8 @@ def setup_arguments(commands: argparse._SubParsersAction) -> None:
     ab.add_argument(
         "--statistic",
         default="median",
-        help="per-process step time compared: median (of pytest-benchmark's rounds) or min (the fastest round)",
+        help="per-process step time compared: median (of pytest-benchmark's rounds), min (the fastest round) or "
+        "reference (the step over a fixed reference workload timed beside it; a profile with reference = true)",
     )
     ab.add_argument("--output", type=non_empty, default=None, help="folder for ab.md, ab.csv and the side runs")
     ab.add_argument("--history", type=non_empty, default=None, help="history database (default results/history.sqlite)")

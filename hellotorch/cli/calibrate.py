@@ -1,7 +1,10 @@
 """``hellotorch calibrate``: run the same code N times and store each case's run-to-run noise for this machine.
 
 Each run is a normal ``bench`` run (a fresh pytest process, its own run
-folder, recorded in the history). After the last one, each case's CV per
+folder, recorded in the history). ``--from-runs`` calibrates from finished
+runs of the same code instead, without running anything: the base side's
+runs of past A/Bs, say, which span days where N runs in a row span minutes,
+and a machine drifts more over days. After the last one, each case's CV per
 metric (:mod:`hellotorch.noise`) is stored in the history for this machine
 fingerprint and thread count, and ``--baseline`` pins the median of the
 runs as the baseline the gate compares with. Exit 0 when calibrated, 1 when
@@ -25,7 +28,14 @@ def setup_arguments(commands: argparse._SubParsersAction) -> None:
     )
     add_case_selection(calibrate)
     calibrate.add_argument(
-        "--runs", type=positive_int, default=DEFAULT_RUNS, help=f"runs of the same code (default {DEFAULT_RUNS})"
+        "--runs", type=positive_int, default=None, help=f"runs of the same code (default {DEFAULT_RUNS})"
+    )
+    calibrate.add_argument(
+        "--from-runs",
+        nargs="+",
+        default=None,
+        metavar="RUN",
+        help="calibrate from these finished run folders of the same code (e.g. past A/B base runs) instead of running",
     )
     calibrate.add_argument("--results", type=non_empty, default="results", help="where run folders go")
     calibrate.add_argument(
@@ -50,14 +60,22 @@ def run_calibrate(args: argparse.Namespace) -> int:
     from hellotorch.suite import run_suite
     from hellotorch.table import markdown
 
-    if args.runs < MIN_RUNS:
-        raise BadInput(f"--runs: calibration needs at least {MIN_RUNS} runs, got {args.runs}")
+    if args.from_runs is not None and args.runs is not None:
+        raise BadInput("--runs and --from-runs: give one (--from-runs runs nothing)")
+    count = len(args.from_runs) if args.from_runs is not None else args.runs or DEFAULT_RUNS
+    if count < MIN_RUNS:
+        option = "--from-runs" if args.from_runs is not None else "--runs"
+        raise BadInput(f"{option}: calibration needs at least {MIN_RUNS} runs, got {count}")
     check_output_dir(args.results, option="--results")
     history_path = check_history(args.history or Path(args.results) / "history.sqlite")
     baseline_path = check_output_file(args.baseline, option="--baseline")
-    runs = []
-    for index in range(args.runs):
-        print(f"hellotorch calibrate: run {index + 1}/{args.runs}", flush=True)
+    runs = [load_run(path) for path in args.from_runs or ()]
+    if runs:
+        calibrate(runs)  # refuses mixed code, machines or unfinished runs before anything is stored
+        for run in runs:
+            record_run(history_path, run)
+    for index in range(count if not runs else 0):
+        print(f"hellotorch calibrate: run {index + 1}/{count}", flush=True)
         outcome = run_suite(
             profile=args.profile,
             device=args.device,

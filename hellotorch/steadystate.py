@@ -1,0 +1,76 @@
+"""Timing a case where the host's thread state allows: rounds started in the fast state, and the step against a fixed reference.
+
+:mod:`hellotorch.benchrun` measures a case; this module holds the two
+timings that depend on the host rather than on the case: pytest-benchmark's
+rounds, begun once the CPU threads are in their fast state
+(:class:`hellotorch.hoststate.ThreadStateMonitor`), and the step's time in
+units of the fixed reference workload (:mod:`hellotorch.reference`), which
+an A/B compares across processes of different speed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from hellotorch import record
+from hellotorch.cases import BenchCase, Profile
+from hellotorch.hoststate import ThreadStateMonitor
+from hellotorch.measure import paired_speedup
+from hellotorch.reference import REFERENCE_VERSION, reference_step
+from hellotorch.timing import synchronized_clock
+from hellotorch.training import TrainingSetup
+
+
+def _busy(setup: TrainingSetup, *, seconds: float = 0.05) -> None:
+    """Steps of the case for about ``seconds``: the threads stay at the work while the case waits."""
+    started = synchronized_clock()
+    while synchronized_clock() - started < seconds:
+        setup.step(setup.batch)
+
+
+def timed_rounds(
+    setup: TrainingSetup, benchmark: Any, *, state: ThreadStateMonitor | None, profile: Profile
+) -> torch.Tensor:
+    """pytest-benchmark's rounds, started in the threads' fast state where the profile waits for it.
+
+    The rounds of a case last about ``max_time`` (0.5 s), far shorter than
+    the state (10-70 s here), so they fall in one state or the other whole:
+    a compiled step time 1.8x, an eager one 1.4x, in the slow state. The
+    state around them is recorded either way.
+    """
+    wait = profile.measurement.state_wait_seconds
+    if state is None or not wait:
+        return benchmark(setup.step, setup.batch)
+    waited, fast_before = state.wait_until_fast(lambda: _busy(setup), max_seconds=wait)
+    loss = benchmark(setup.step, setup.batch)
+    after = state.read()
+    if after is None:
+        rounds_state = "unprobed"
+    else:
+        rounds_state = "fast" if fast_before and not state.is_slow(after) else "slow"
+    benchmark.extra_info.update(record.fields(rounds_state_wait_s=waited, rounds_thread_state=rounds_state))
+    return loss
+
+
+def against_reference(
+    case: BenchCase, setup: TrainingSetup, *, profile: Profile, state: ThreadStateMonitor | None
+) -> dict[str, Any]:
+    """The step's time over the fixed reference workload's, in interleaved pairs (as the paired speedup is)."""
+    measurement = profile.measurement
+    against = paired_speedup(
+        setup.step,
+        setup.batch,
+        reference_step(case.device),
+        None,
+        pairs=profile.pairs,
+        target_ci=measurement.speedup_ci,
+        max_pairs=measurement.max_pairs,
+        max_seconds=measurement.max_pair_seconds,
+        state=state if case.device == "cpu" else None,
+        state_wait_seconds=measurement.state_wait_seconds,
+    )
+    return record.fields(
+        step_per_reference=against.median, step_per_reference_pairs=against.pairs, reference_version=REFERENCE_VERSION
+    )

@@ -11,7 +11,8 @@ points. Everything lands in ``--out``; ``summary.md`` has the counts.
 
     python bench/regression_trials.py --out /tmp/trials --passes 1 2 --threads 1
 
-Run it on a quiet machine, alone: it is a benchmark (44-47 minutes here).
+Run it on a quiet machine, alone: it is a benchmark (44-47 minutes here at 3 pairs;
+``--analyze`` rewrites the summary of a finished ``--out``, each A/B statistic read from the same runs).
 """
 
 from __future__ import annotations
@@ -102,8 +103,12 @@ def history_of(out: Path, name: str, runs: list[Path]) -> list:
         connection.close()
 
 
-def flagged_at(folder: Path, pairs: int, statistic: str = "median") -> bool:
-    """Whether ``hellotorch ab`` stopped after ``pairs`` pairs would have flagged a regression: its rule on those runs."""
+def verdicts_at(folder: Path, pairs: int, statistic: str = "median"):
+    """The table ``hellotorch ab --statistic STATISTIC`` stopped after ``pairs`` pairs gives: its rule on those runs.
+
+    Exact, not an estimate: an A/B that stops at ``pairs`` sees these runs and no others, and every statistic
+    is read from the same runs, so one set of trials answers for each.
+    """
     from hellotorch.ab import AbSamples, verdicts
     from hellotorch.absides import AbOptions
     from hellotorch.results import load_run
@@ -113,8 +118,11 @@ def flagged_at(folder: Path, pairs: int, statistic: str = "median") -> bool:
         for side in ("base", "head"):
             for run in sorted((folder / f"{side}-{pair}").glob("run-*")):
                 samples.add(side, load_run(run))
-    table = verdicts(samples, AbOptions(profile=PROFILE, statistic=statistic))
-    return bool((table["verdict"] == "REGRESSION").any())
+    return verdicts(samples, AbOptions(profile=PROFILE, statistic=statistic))
+
+
+def flagged_at(folder: Path, pairs: int, statistic: str = "median") -> bool:
+    return bool((verdicts_at(folder, pairs, statistic)["verdict"] == "REGRESSION").any())
 
 
 def spread_gate(out: Path, kinds: list[str], trials: int) -> dict[str, int]:
@@ -167,25 +175,39 @@ def analyze(out: Path, trials: int) -> str:
     rows = json.loads((out / "trials.json").read_text())
     kinds = list(dict.fromkeys(row["kind"] for row in rows))
     lines = [
-        "| trials | ab flagged | ab flagged at 3 pairs | ab (min statistic) flagged | pairs (median, max) "
-        "| calibrated gate flagged | gate calibrated over the trials' span flagged "
-        "| measured cost, compiled (ab ratio, median of trials) | measured cost, eager |",
+        "| trials | ab flagged (median, as run) | pairs (median, max) | ab, min statistic | ab, reference statistic "
+        "| calibrated gate | gate calibrated over the trials' span "
+        "| cost, compiled: median / reference | cost, eager: median / reference |",
         "|:--|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     spread = spread_gate(out, kinds, trials)
     for kind in kinds:
         mine = [row for row in rows if row["kind"] == kind]
+        pairs = [max((v[4] for v in row["ab"].values()), default=0) for row in mine]
+        tables = {
+            statistic: [verdicts_at(out / f"ab-{kind}-{row['trial']}", n, statistic) for row, n in zip(mine, pairs)]
+            for statistic in ("median", "min", "reference")
+        }
+        flagged = {
+            statistic: sum(bool((table["verdict"] == "REGRESSION").any()) for table in found)
+            for statistic, found in tables.items()
+        }
         cost = {}
         for arm in ("default.step", "eager"):
-            ratios = [v[0] for row in mine for case, v in row["ab"].items() if case.endswith(arm)]
-            cost[arm] = f"{statistics.median(ratios) - 1:+.1%}" if ratios else "-"
-        at_three = sum(flagged_at(out / f"ab-{kind}-{row['trial']}", 3) for row in mine)
-        pairs = [max((v[4] for v in row["ab"].values()), default=0) for row in mine]
-        by_min = sum(flagged_at(out / f"ab-{kind}-{row['trial']}", n, "min") for row, n in zip(mine, pairs))
+            for statistic in ("median", "reference"):
+                ratios = [
+                    ratio
+                    for table in tables[statistic]
+                    if "ratio" in table
+                    for case, ratio in zip(table["case"], table["ratio"])
+                    if case.endswith(arm) and ratio == ratio
+                ]
+                cost[arm, statistic] = f"{statistics.median(ratios) - 1:+.1%}" if ratios else "-"
         lines.append(
-            f"| {kind} ({len(mine)}) | {sum(r['ab_exit'] == 1 for r in mine)} | {at_three} | {by_min} "
-            f"| {statistics.median(pairs):g}, {max(pairs)} | {sum(r['gate_exit'] == 1 for r in mine)} "
-            f"| {spread[kind]} | {cost['default.step']} | {cost['eager']} |"
+            f"| {kind} ({len(mine)}) | {sum(r['ab_exit'] == 1 for r in mine)} | {statistics.median(pairs):g}, {max(pairs)} "
+            f"| {flagged['min']} | {flagged['reference']} | {sum(r['gate_exit'] == 1 for r in mine)} | {spread[kind]} "
+            f"| {cost['default.step', 'median']} / {cost['default.step', 'reference']} "
+            f"| {cost['eager', 'median']} / {cost['eager', 'reference']} |"
         )
     half = trials // 2
     histories = {"no change": [run for t in range(1, trials + 1) for run in side_runs(out / f"ab-aa-{t}", "head")]}

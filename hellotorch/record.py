@@ -22,6 +22,10 @@ class RecordError(ValueError):
     """A stored record that cannot be trusted; the message names where and which field."""
 
 
+#: The CPU threads' state a measurement was made in (hellotorch.hoststate): "unprobed" where nothing probes it.
+THREAD_STATES = ("fast", "slow", "unprobed")
+
+
 @dataclass(frozen=True)
 class Field:
     """One key of a case record."""
@@ -156,14 +160,14 @@ _FIELDS = (
         "rounds_thread_state",
         str,
         "threads' state around pytest-benchmark's rounds: fast, slow (met or never left), unprobed",
-        choices=("fast", "slow", "unprobed"),
+        choices=THREAD_STATES,
     ),
     Field("rounds_state_wait_s", float, "seconds the case waited for the fast state before its rounds", minimum=0),
     Field(
         "thread_state",
         str,
         "state the speedup was read in: fast (fast-state pairs only), slow (too few of them: all pairs), unprobed",
-        choices=("fast", "slow", "unprobed"),
+        choices=THREAD_STATES,
     ),
     Field(
         "step_per_reference",

@@ -221,3 +221,11 @@ def test_the_reference_statistic_compares_steps_in_reference_units_and_never_two
         table, Side("base", sys.executable), Side("head", sys.executable), options, wall_s=1.0
     )
     assert verdicts(two_units, options)["verdict"].str.contains("reference workload versions differ").all()
+
+
+def test_the_reference_statistic_on_a_profile_without_reference_is_refused_before_any_side_runs(tmp_path):
+    out = tmp_path / "ab"
+    argv = ["ab", "--base", "HEAD", "--head", "HEAD", "--statistic", "reference", "--output", str(out)]
+    code, _, err = run_cli([*argv, "--profile", "quick"])
+    assert code == 2 and "--statistic reference: profile 'quick'" in err and "reference = true" in err
+    assert not out.exists()

@@ -88,6 +88,16 @@ def run_ab_command(args: argparse.Namespace) -> int:
         confidence=args.confidence,
         statistic=args.statistic,
     )
+    if options.statistic == "reference":
+        from hellotorch.profiles import build_profile
+
+        # Checked here, before any side runs: without the setting no case is timed against the reference.
+        devices = ("cpu", "cuda") if options.device == "all" else (options.device,)
+        if not build_profile(options.profile, devices=devices).measurement.reference:
+            raise BadInput(
+                f"--statistic reference: profile {options.profile!r} does not time its cases against the reference "
+                "workload; use a profile file with reference = true (bench/trials.toml has it)"
+            )
     repo = Path(args.repo).resolve()
     sides = []
     for name in ("base", "head"):

@@ -121,12 +121,16 @@ def open_history(path: str | Path = DEFAULT_PATH) -> sqlite3.Connection:
     try:
         connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        # One read transaction: read apart, the id came from before another process's schema commit, the tables after.
+        connection.execute("BEGIN")
         application_id = connection.execute("PRAGMA application_id").fetchone()[0]
         version = connection.execute("PRAGMA user_version").fetchone()[0]
+        empty = is_empty(connection, application_id)
+        connection.execute("COMMIT")
     except sqlite3.DatabaseError as error:
         raise _refuse(path, f"is not a SQLite database ({error})") from None
     # An empty database is one another process is creating this moment (its schema not yet committed).
-    if existed and application_id != APPLICATION_ID and not is_empty(connection, application_id):
+    if existed and application_id != APPLICATION_ID and not empty:
         connection.close()
         raise _refuse(path, "is a SQLite database, but not a hellotorch history")
     if version > SCHEMA_VERSION:

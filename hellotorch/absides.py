@@ -57,6 +57,20 @@ class AbOptions:
             raise BadInput(f"--confidence must be in [0.5, 1), got {self.confidence}")
 
 
+def check_statistic_measured(options: AbOptions) -> None:
+    """Refuse ``--statistic reference`` on a profile that does not time its cases against the reference workload."""
+    if options.statistic != "reference":
+        return
+    from hellotorch.profiles import build_profile
+
+    devices = ("cpu", "cuda") if options.device == "all" else (options.device,)
+    if not build_profile(options.profile, devices=devices).measurement.reference:
+        raise BadInput(
+            f"--statistic reference: profile {options.profile!r} does not time its cases against the reference "
+            "workload; use a profile file with reference = true (bench/trials.toml has it)"
+        )
+
+
 @dataclass(frozen=True)
 class Side:
     """One arm of an A/B: an interpreter, and a checkout when it is a git ref."""

@@ -163,8 +163,10 @@ def measure_case(
     before each long measurement; ``thread_state`` is the bench process's
     monitor of the CPU threads' state (none: the pairs are not probed).
     """
-    if thread_state is not None and case.device == "cpu":
-        thread_state.read()  # every CPU case, eager too, sharpens the fast state's reference
+    # The threads' state is a CPU matter; every CPU case reads it, eager too, to sharpen the fast state's level.
+    state = thread_state if case.device == "cpu" else None
+    if state is not None:
+        state.read()
     extra = benchmark.extra_info
     extra.update(record.fields(**case.as_dict()))
     extra.update(record.fields(profile=profile.name, threads=torch.get_num_threads(), status="failed"))
@@ -177,7 +179,7 @@ def measure_case(
     try:
         setup = build_setup(case)
         extra.update(warm_up(case, setup) if case.scenario == "none" else _scenario(case, setup))
-        loss = timed_rounds(setup, benchmark, state=thread_state if case.device == "cpu" else None, profile=profile)
+        loss = timed_rounds(setup, benchmark, state=state, profile=profile)
         median = benchmark.stats.stats.median
         stats = setup.step.graph_stats()
         extra.update(
@@ -190,7 +192,7 @@ def measure_case(
             )
         )
         if profile.measurement.reference:
-            extra.update(against_reference(case, setup, profile=profile, state=thread_state))
+            extra.update(against_reference(case, setup, profile=profile, state=state))
         memory = peak_memory(setup.step, setup.batch, model=setup.model, optimizer=setup.optimizer, device=case.device)
         extra.update(record.fields(peak_memory_bytes=memory.bytes, peak_memory_method=memory.method))
         eager = build_setup(case.eager_twin()) if case.compiled else setup
@@ -203,7 +205,6 @@ def measure_case(
             extra.update(record.fields(speedup=1.0, status="ok"))  # eager against itself; no pairs measured
             return None
         # The threads' state, which moved a CPU speedup by up to 25 % here (docs/methodology.md).
-        state = thread_state if case.device == "cpu" else None
         region_before = state.read() if state else None
         paired = paired_speedup(
             eager.step,

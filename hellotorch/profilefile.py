@@ -127,9 +127,8 @@ def _checked(raw: dict[str, Any], path: Path) -> dict[str, Any]:
         elif key in raw:
             value = raw[key]
             ok = isinstance(value, (int, float) if kind is float else kind) and not isinstance(value, bool)
-            if key in ZERO_ALLOWED and ok and value == 0:
-                pass
-            elif not ok or (kind is not str and not value > 0):
+            in_range = kind is str or value > 0 or (key in ZERO_ALLOWED and value == 0)
+            if not ok or not in_range:
                 what = "a positive or zero" if key in ZERO_ALLOWED else "a positive"
                 raise ValueError(f"profile file {path}: key {key!r} must be {what} {kind.__name__}")
             values[key] = value

@@ -57,7 +57,10 @@ def timed_rounds(
 def against_reference(
     case: BenchCase, setup: TrainingSetup, *, profile: Profile, state: ThreadStateMonitor | None
 ) -> dict[str, Any]:
-    """The step's time over the fixed reference workload's, in interleaved pairs (as the paired speedup is)."""
+    """The step's time over the fixed reference workload's, in interleaved pairs (as the paired speedup is).
+
+    ``state`` is the CPU threads' monitor, None off the CPU.
+    """
     measurement = profile.measurement
     against = paired_speedup(
         setup.step,
@@ -68,7 +71,7 @@ def against_reference(
         target_ci=measurement.speedup_ci,
         max_pairs=measurement.max_pairs,
         max_seconds=measurement.max_pair_seconds,
-        state=state if case.device == "cpu" else None,
+        state=state,
         state_wait_seconds=measurement.state_wait_seconds,
     )
     return record.fields(

@@ -69,7 +69,7 @@ def run_ab_command(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from hellotorch.ab import run_ab, to_markdown
-    from hellotorch.absides import AbOptions, Side, check_python, resolve_ref
+    from hellotorch.absides import AbOptions, Side, check_python, check_statistic_measured, resolve_ref
     from hellotorch.errors import BadInput
     from hellotorch.files import check_output_dir, write_text_atomic
     from hellotorch.history import DEFAULT_PATH, check_history, record_run
@@ -88,16 +88,7 @@ def run_ab_command(args: argparse.Namespace) -> int:
         confidence=args.confidence,
         statistic=args.statistic,
     )
-    if options.statistic == "reference":
-        from hellotorch.profiles import build_profile
-
-        # Checked here, before any side runs: without the setting no case is timed against the reference.
-        devices = ("cpu", "cuda") if options.device == "all" else (options.device,)
-        if not build_profile(options.profile, devices=devices).measurement.reference:
-            raise BadInput(
-                f"--statistic reference: profile {options.profile!r} does not time its cases against the reference "
-                "workload; use a profile file with reference = true (bench/trials.toml has it)"
-            )
+    check_statistic_measured(options)  # before any side runs
     repo = Path(args.repo).resolve()
     sides = []
     for name in ("base", "head"):

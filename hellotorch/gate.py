@@ -13,7 +13,10 @@ A compiled case regresses when:
   measurements behind the default factor of 2). Each finding says which;
 - its step time rose by more than its calibrated noise allows (any case,
   eager too; only with a calibration, since uncalibrated absolute times
-  drift by tens of percent between runs on a shared machine);
+  drift by tens of percent between runs on a shared machine). Where both
+  runs timed the reference workload and the calibration has it, the step
+  time is compared in reference units (``step_per_reference``), which
+  cancel the machine's speed of the hour; otherwise in milliseconds;
 - its parity verdict went from pass to fail;
 - it captured more graph breaks or recompiled more often;
 - it ran in the baseline and fails now;
@@ -25,10 +28,8 @@ pass. Malformed runs never get here: :func:`hellotorch.results.load_run`
 refuses them (exit 2).
 
 :func:`gate` returns the verdicts; :func:`confirm` re-measures speedup
-suspects in a fresh run and keeps only those that reproduce;
-:func:`to_markdown` renders the verdicts for a pull-request comment;
-:func:`github_benchmark_json` writes github-action-benchmark's
-``customBiggerIsBetter`` entries.
+suspects in a fresh run and keeps only those that reproduce.
+:mod:`hellotorch.gatereport` renders them.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ import pandas as pd
 from hellotorch.errors import BadInput
 from hellotorch.noise import MAX_ALLOWED, NoiseTable
 from hellotorch.results import Run, RunError, load_run
-from hellotorch.table import cases_frame, compiled_measured, markdown
+from hellotorch.table import cases_frame
 
 DEFAULT_THRESHOLD = 0.10
 DEFAULT_SPREAD_FACTOR = 2.0
@@ -51,6 +52,8 @@ DEFAULT_SPREAD_FACTOR = 2.0
 #: that noisy cannot vouch for itself, and the gate must still catch a collapse.
 #: The calibrated rule has the same cap.
 MAX_ALLOWED_DROP = MAX_ALLOWED
+#: The step-time metrics the gate compares, preferred first, with the unit it shows them in.
+STEP_TIME_METRICS = {"step_per_reference": "x reference", "median_ms": "ms"}
 
 
 @dataclass(frozen=True)
@@ -121,24 +124,20 @@ def _default_rule(b: pd.Series, c: pd.Series, options: GateOptions) -> tuple[flo
     return allowed, f"default: {options.threshold:.0%} floor or {options.spread_factor:g}x the runs' spread"
 
 
+def _positive(value) -> bool:
+    return isinstance(value, (int, float)) and value > 0  # False for NaN and for a missing (None) value
+
+
 def _step_time_finding(case: str, b: pd.Series, c: pd.Series, options: GateOptions) -> list[Finding]:
-    noise = options.noise.get((case, "median_ms"))
-    if noise is None or not (b["median_ms"] > 0 and c["median_ms"] > 0):
+    # The first step-time metric calibrated and measured in both runs; none of them: no step-time check.
+    usable = (m for m in STEP_TIME_METRICS if (case, m) in options.noise and _positive(b[m]) and _positive(c[m]))
+    metric = next(usable, None)
+    if metric is None:
         return []
-    allowed = noise.allowed()
-    change = c["median_ms"] / b["median_ms"] - 1
-    return [
-        Finding(
-            case,
-            "step time",
-            f"{b['median_ms']:.3f} ms",
-            f"{c['median_ms']:.3f} ms",
-            f"{change:+.1%}",
-            f"+{allowed:.1%}",
-            change > allowed,
-            noise.describe(),
-        )
-    ]
+    noise, unit = options.noise[case, metric], STEP_TIME_METRICS[metric]
+    allowed, change = noise.allowed(), c[metric] / b[metric] - 1
+    shown = (f"{b[metric]:.4g} {unit}", f"{c[metric]:.4g} {unit}", f"{change:+.1%}", f"+{allowed:.1%}")
+    return [Finding(case, "step time", *shown, change > allowed, noise.describe())]
 
 
 def _compare_case(case: str, b: pd.Series, c: pd.Series, options: GateOptions) -> list[Finding]:
@@ -182,7 +181,7 @@ def gate(baseline: Run, current: Run, *, options: GateOptions = GateOptions()) -
     if not compiled:
         raise RunError(f"baseline {baseline.label} has no measured compiled case to gate against")
     # Eager cases are gated only on a calibrated step time; the speedup is the compiled cases' measure.
-    calibrated_eager = {case for case, metric in options.noise if metric == "median_ms"} & set(base.index)
+    calibrated_eager = {case for case, metric in options.noise if metric in STEP_TIME_METRICS} & set(base.index)
     expected = sorted(compiled | (calibrated_eager - {f["id"] for f in baseline.failed}))
     notes = []
     if options.noise:
@@ -263,38 +262,3 @@ def confirm(result: GateResult, baseline: Run, *, remeasure: Remeasure, options:
         findings.append(finding)
     notes = [*result.notes, f"re-measured {len(suspects)} case(s) in {rerun.folder}: {len(reproduced)} reproduced"]
     return dataclasses.replace(result, findings=findings, notes=notes)
-
-
-def to_markdown(result: GateResult, baseline: Run, current: Run, *, show_all: bool = False) -> str:
-    regressions = result.regressions
-    verdict = "PASS" if result.passed else "FAIL"
-    head = (
-        f"**hellotorch gate: {verdict}**: {len(regressions)} regression(s) in {result.common} gated case(s); "
-        f"current `{current.label}` against baseline `{baseline.label}`"
-    )
-    lines = [head]
-    notes = [f"**{result.blocked}**: a run that did not finish is never a pass"] if result.blocked else []
-    notes += result.notes
-    if notes:
-        lines += [""] + [f"- {note}" for note in notes]
-    rows = result.findings if show_all else regressions
-    if rows:
-        table = pd.DataFrame([vars(finding) for finding in rows])
-        table["regressed"] = table["regressed"].map({True: "REGRESSED", False: "ok"})
-        lines += ["", markdown(table)]
-    return "\n".join(lines) + "\n"
-
-
-def github_benchmark_json(run: Run) -> list[dict[str, str | float]]:
-    """Paired speedups as github-action-benchmark ``customBiggerIsBetter`` entries."""
-    frame = compiled_measured(cases_frame(run))
-    return [
-        {
-            "name": row["id"],
-            "unit": "x (eager/compiled)",
-            "value": round(float(row["speedup"]), 4),
-            "range": f"IQR {row['speedup_q1']:.3f}-{row['speedup_q3']:.3f}",
-            "extra": f"compiled {row['median_ms']:.3f} ms/step; torch {run.torch_version}",
-        }
-        for _, row in frame.iterrows()
-    ]

@@ -6,7 +6,7 @@ a case can be followed across commits, PyTorch versions and machines.
 
 - **Versioned.** ``PRAGMA application_id`` marks the file as hellotorch's and
   ``PRAGMA user_version`` holds the schema version; an older schema is
-  migrated forward (:data:`MIGRATIONS`), a newer one is refused.
+  migrated forward (:mod:`hellotorch.historyschema`), a newer one is refused.
 - **Never overwritten.** A file that is not SQLite, or another program's
   SQLite database, is refused with :class:`HistoryError` (exit 2).
 - **Concurrent and atomic.** WAL mode and a busy timeout let two processes
@@ -14,7 +14,8 @@ a case can be followed across commits, PyTorch versions and machines.
   so a process killed mid-ingest leaves the database as it was.
 - **Calibrated.** Schema 2 adds each case's run-to-run noise per machine
   and thread count (``noise``), written by ``hellotorch calibrate``
-  (:mod:`hellotorch.noise`).
+  (:mod:`hellotorch.noise`). Schema 3 adds the step time in reference-workload
+  units (``step_per_reference``).
 - **Idempotent.** A run is keyed by its label and its JSON's timestamp: a run
   ingested twice is stored once.
 """
@@ -31,76 +32,12 @@ from typing import Any
 import pandas as pd
 
 from hellotorch.errors import BadInput
+from hellotorch.historyschema import APPLICATION_ID, CASE_COLUMNS, SCHEMA_VERSION, migrate
 from hellotorch.results import Run
 from hellotorch.sqlitefile import is_empty, use_wal
 
-#: "htor": what marks a SQLite file as a hellotorch history.
-APPLICATION_ID = 0x68746F72
-SCHEMA_VERSION = 2
 DEFAULT_PATH = Path("results") / "history.sqlite"
 BUSY_TIMEOUT_MS = 30_000
-
-#: The measured columns kept per case (besides its whole record, as JSON).
-CASE_COLUMNS = (
-    "median_ms",
-    "iqr_ms",
-    "samples_per_s",
-    "speedup",
-    "speedup_q1",
-    "speedup_q3",
-    "compile_s",
-    "cold_compile_s",
-    "warm_compile_s",
-    "portable_compile_s",
-    "graph_breaks",
-    "recompiles",
-    "peak_memory_bytes",
-    "parity",
-    "parity_max_abs_diff",
-)
-
-#: Each schema version's statements, applied in order from the file's version to the newest.
-MIGRATIONS: dict[int, tuple[str, ...]] = {
-    1: (
-        """CREATE TABLE runs (
-            run_key TEXT PRIMARY KEY,
-            label TEXT NOT NULL,
-            started TEXT NOT NULL,
-            machine TEXT NOT NULL,
-            machine_fingerprint TEXT NOT NULL,
-            torch TEXT NOT NULL,
-            git_commit TEXT NOT NULL,
-            git_date TEXT NOT NULL,
-            profile TEXT NOT NULL,
-            threads INTEGER,
-            complete INTEGER NOT NULL
-        )""",
-        f"""CREATE TABLE cases (
-            run_key TEXT NOT NULL REFERENCES runs(run_key),
-            case_id TEXT NOT NULL,
-            status TEXT NOT NULL,
-            {", ".join(f"{name} {'TEXT' if name == 'parity' else 'REAL'}" for name in CASE_COLUMNS)},
-            record TEXT NOT NULL,
-            PRIMARY KEY (run_key, case_id)
-        )""",
-        "CREATE INDEX cases_by_case ON cases (case_id)",
-    ),
-    # Version 2: each case's calibrated run-to-run noise on a machine (hellotorch calibrate).
-    2: (
-        """CREATE TABLE noise (
-            machine_fingerprint TEXT NOT NULL,
-            threads INTEGER NOT NULL,
-            case_id TEXT NOT NULL,
-            metric TEXT NOT NULL,
-            runs INTEGER NOT NULL,
-            center REAL NOT NULL,
-            cv REAL NOT NULL,
-            calibrated TEXT NOT NULL,
-            labels TEXT NOT NULL,
-            PRIMARY KEY (machine_fingerprint, threads, case_id, metric)
-        )""",
-    ),
-}
 
 
 class HistoryError(BadInput):
@@ -138,7 +75,7 @@ def open_history(path: str | Path = DEFAULT_PATH) -> sqlite3.Connection:
         raise _refuse(path, f"has schema version {version}, newer than this hellotorch's {SCHEMA_VERSION}")
     use_wal(connection, busy_timeout_s=BUSY_TIMEOUT_MS / 1000)
     if version < SCHEMA_VERSION:
-        _migrate(connection, version)
+        migrate(connection)
     return connection
 
 
@@ -151,22 +88,6 @@ def check_history(path: str | Path) -> Path:
         open_history(path).close()
         return path
     return check_output_file(path, option="--history")
-
-
-def _migrate(connection: sqlite3.Connection, version: int) -> None:
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        # Another process may have migrated while this one waited for the lock.
-        current = connection.execute("PRAGMA user_version").fetchone()[0]
-        for step in range(current + 1, SCHEMA_VERSION + 1):
-            for statement in MIGRATIONS[step]:
-                connection.execute(statement)
-        connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-        connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        connection.execute("COMMIT")
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
 
 
 @dataclass(frozen=True)
@@ -246,8 +167,10 @@ def ingest(connection: sqlite3.Connection, run: Run) -> bool:
                 int(facts.complete),
             ),
         )
+        # Columns by name: a migrated file holds the newer columns after ``record``, a new one before it.
+        names = ", ".join(("run_key", "case_id", "status", *CASE_COLUMNS, "record"))
         placeholders = ", ".join("?" * (3 + len(CASE_COLUMNS) + 1))
-        connection.executemany(f"INSERT OR REPLACE INTO cases VALUES ({placeholders})", rows)
+        connection.executemany(f"INSERT OR REPLACE INTO cases ({names}) VALUES ({placeholders})", rows)
         connection.execute("COMMIT")
     except BaseException:
         connection.execute("ROLLBACK")

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from hellotorch.history import APPLICATION_ID, SCHEMA_VERSION, HistoryError, ingest, open_history, trend
+from hellotorch.history import HistoryError, ingest, open_history, trend
+from hellotorch.historyschema import APPLICATION_ID, SCHEMA_VERSION
 from hellotorch.results import load_run
 
 from .fixtures_util import FIXTURE_RUN, edited_run, run_cli
@@ -121,7 +122,7 @@ def test_two_processes_ingesting_at_once_both_land(tmp_path):
 
 
 def test_a_schema_1_history_is_migrated_forward_and_keeps_its_runs(tmp_path):
-    from hellotorch.history import MIGRATIONS
+    from hellotorch.historyschema import MIGRATIONS
 
     db = tmp_path / "h.sqlite"
     old = sqlite3.connect(db)
@@ -133,6 +134,31 @@ def test_a_schema_1_history_is_migrated_forward_and_keeps_its_runs(tmp_path):
     old.close()
     connection = open_history(db)
     assert ingest(connection, load_run(FIXTURE_RUN))
-    assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     assert connection.execute("SELECT count(*) FROM noise").fetchone()[0] == 0
     connection.close()
+
+
+def test_a_schema_2_history_gains_the_reference_column_filled_from_its_stored_records(tmp_path):
+    from hellotorch.historyschema import MIGRATIONS
+
+    db = tmp_path / "h.sqlite"
+    old = sqlite3.connect(db)
+    for statement in MIGRATIONS[1] + MIGRATIONS[2]:
+        old.execute(statement)
+    old.execute("INSERT INTO runs VALUES ('old@1', 'old', '2026-01-01', 'm', 'f', '2.13', 'c', '', 'p', 2, 1)")
+    for case_id, record in (("timed", '{"step_per_reference": 0.42}'), ("untimed", "{}")):
+        old.execute(
+            "INSERT INTO cases (run_key, case_id, status, record) VALUES ('old@1', ?, 'ok', ?)", (case_id, record)
+        )
+    old.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    old.execute("PRAGMA user_version = 2")
+    old.commit()
+    old.close()
+    connection = open_history(db)
+    assert ingest(connection, load_run(FIXTURE_RUN))  # a new row lands by column name after the added column
+    rows = trend(connection).set_index("case_id")
+    connection.close()
+    assert rows.loc["timed", "step_per_reference"] == 0.42
+    assert rows["step_per_reference"].drop("timed").isna().all()
+    assert rows.loc["train-cpu-mlp-b64-adamw.forloop-float32-default.step", "speedup"] > 0

@@ -16,8 +16,11 @@ COMPILED = "train-cpu-mlp-b64-adamw.forloop-float32-default.step"
 EAGER = "train-cpu-mlp-b64-adamw.forloop-float32-eager"
 
 
-def _scaled(tmp_path, name: str, *, speedup: float = 1.0, step: float = 1.0, when: str | None = None):
-    """The fixture run with the compiled MLP case's speedup and every step time scaled."""
+def _scaled(tmp_path, name: str, *, speedup: float = 1.0, step: float = 1.0, when: str | None = None, reference=None):
+    """The fixture run with the compiled MLP case's speedup and every step time scaled.
+
+    ``reference``, when given, is every case's step time in reference-workload units.
+    """
 
     def edit(raw):
         if when:
@@ -25,6 +28,8 @@ def _scaled(tmp_path, name: str, *, speedup: float = 1.0, step: float = 1.0, whe
         for bench in raw["benchmarks"]:
             bench["stats"]["median"] *= step
             info = bench["extra_info"]
+            if reference is not None:
+                info["step_per_reference"] = reference
             if info["id"] == COMPILED:
                 for key in ("speedup", "speedup_q1", "speedup_q3"):
                     info[key] *= speedup
@@ -105,6 +110,24 @@ def test_a_calibrated_step_time_is_gated_for_eager_cases_too(tmp_path):
     slowed = {f.case for f in result.regressions if f.check == "step time"}
     assert slowed == {COMPILED, EAGER}
     assert gate(baseline, current, options=GateOptions(noise=_noise(0.005))).passed  # no step-time calibration
+
+
+def test_the_step_time_is_gated_in_reference_units_where_both_runs_and_the_calibration_have_them(tmp_path):
+    runs = [_scaled(tmp_path, f"cal-{i}", step=1 + i / 200, reference=0.5 * (1 + i / 400)) for i in range(3)]
+    noise = {(n.case_id, n.metric): n for n in calibrate(runs)}
+    assert noise[(EAGER, "step_per_reference")].cv < noise[(EAGER, "median_ms")].cv
+    baseline = _scaled(tmp_path, "base", reference=0.5)
+    # The whole machine ran 10 % slower this hour: milliseconds rose, the step over the reference did not.
+    slow_host = _scaled(tmp_path, "slow-host", step=1.10, reference=0.5)
+    result = gate(baseline, slow_host, options=GateOptions(noise=noise))
+    eager = next(f for f in result.findings if f.case == EAGER and f.check == "step time")
+    assert not eager.regressed and eager.baseline.endswith("x reference")
+    slow_code = _scaled(tmp_path, "slow-code", step=1.10, reference=0.5 * 1.05)
+    assert {f.case for f in gate(baseline, slow_code, options=GateOptions(noise=noise)).regressions} >= {EAGER}
+    # A baseline without the reference workload: the step time is compared in milliseconds, and the slow host fails.
+    in_ms = gate(load_run(FIXTURE_RUN), slow_host, options=GateOptions(noise=noise))
+    eager = next(f for f in in_ms.findings if f.case == EAGER and f.check == "step time")
+    assert eager.regressed and eager.baseline.endswith(" ms")
 
 
 def test_calibrate_refuses_bad_input_before_running(tmp_path):

@@ -48,7 +48,7 @@ def run_gate(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from hellotorch import gate
+    from hellotorch import gate, gatereport
     from hellotorch.files import check_output_file, write_text_atomic
     from hellotorch.history import DEFAULT_PATH, check_history
     from hellotorch.noise import noise_for_run
@@ -72,10 +72,10 @@ def run_gate(args: argparse.Namespace) -> int:
     if args.confirm and result.speedup_suspects and not result.blocked:
         print(f"hellotorch gate: re-measuring {len(result.speedup_suspects)} regressed case(s) to confirm", flush=True)
         result = gate.confirm(result, baseline, remeasure=gate.remeasure_with_suite(current), options=options)
-    text = gate.to_markdown(result, baseline, current, show_all=args.all)
+    text = gatereport.to_markdown(result, baseline, current, show_all=args.all)
     print(text)
     if markdown_path is not None:
         write_text_atomic(markdown_path, text)
     if github_path is not None:
-        write_text_atomic(github_path, json.dumps(gate.github_benchmark_json(current), indent=2))
+        write_text_atomic(github_path, json.dumps(gatereport.github_benchmark_json(current), indent=2))
     return ExitCode.OK if result.passed else ExitCode.CHECK_FAILED

@@ -126,6 +126,24 @@ def flagged_at(folder: Path, pairs: int, statistic: str = "median") -> bool:
     return bool((verdicts_at(folder, pairs, statistic)["verdict"] == "REGRESSION").any())
 
 
+def gate_in_ms(out: Path, kind: str, trials: int, *, history: Path, baseline: Path) -> int:
+    """How often the gate flags the head's first run when it may not use reference units: the rule before them.
+
+    The same runs, calibration and baseline as the gate that ran; only the
+    ``step_per_reference`` calibration is left out, so step times are compared in milliseconds.
+    """
+    from hellotorch.gate import GateOptions, gate
+    from hellotorch.noise import noise_for_run
+    from hellotorch.results import load_run
+
+    flagged = 0
+    for trial in range(1, trials + 1):
+        current = load_run(first_run(out / f"ab-{kind}-{trial}" / "head-1"))
+        noise = {key: n for key, n in noise_for_run(history, current).items() if key[1] != "step_per_reference"}
+        flagged += not gate(load_run(baseline), current, options=GateOptions(noise=noise)).passed
+    return flagged
+
+
 def spread_gate(out: Path, kinds: list[str], trials: int) -> dict[str, int]:
     """Per kind, how often the gate flags the head's first run when calibrated over the trials' whole span.
 
@@ -176,15 +194,19 @@ def analyze(out: Path, trials: int) -> str:
     rows = json.loads((out / "trials.json").read_text())
     as_run = (out / "statistic.txt").read_text() if (out / "statistic.txt").exists() else "median"
     kinds = list(dict.fromkeys(row["kind"] for row in rows))
+    # The gate as run compares step times in reference units where calibrated; "in ms" is the rule without them.
     lines = [
         f"| trials | ab flagged ({as_run}, as run) | pairs (median, max) | ab, median | ab, min | ab, reference "
-        "| calibrated gate | gate calibrated over the trials' span "
+        "| calibrated gate | in ms | gate calibrated over the trials' span | in ms "
         "| cost, compiled: median / reference | cost, eager: median / reference |",
-        "|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     spread = spread_gate(out, kinds, trials)
     for kind in kinds:
         mine = [row for row in rows if row["kind"] == kind]
+        spread_in_ms = gate_in_ms(
+            out, kind, trials, history=out / "spread-calibration.sqlite", baseline=out / "spread-baseline.json"
+        )
         pairs = [max((v[4] for v in row["ab"].values()), default=0) for row in mine]
         tables = {
             statistic: [verdicts_at(out / f"ab-{kind}-{row['trial']}", n, statistic) for row, n in zip(mine, pairs)]
@@ -207,7 +229,9 @@ def analyze(out: Path, trials: int) -> str:
                 cost[arm, statistic] = f"{statistics.median(ratios) - 1:+.1%}" if ratios else "-"
         lines.append(
             f"| {kind} ({len(mine)}) | {sum(r['ab_exit'] == 1 for r in mine)} | {statistics.median(pairs):g}, {max(pairs)} "
-            f"| {flagged['median']} | {flagged['min']} | {flagged['reference']} | {sum(r['gate_exit'] == 1 for r in mine)} | {spread[kind]} "
+            f"| {flagged['median']} | {flagged['min']} | {flagged['reference']} | {sum(r['gate_exit'] == 1 for r in mine)} "
+            f"| {gate_in_ms(out, kind, trials, history=out / 'calibration.sqlite', baseline=out / 'baseline.json')} "
+            f"| {spread[kind]} | {spread_in_ms} "
             f"| {cost['default.step', 'median']} / {cost['default.step', 'reference']} "
             f"| {cost['eager', 'median']} / {cost['eager', 'reference']} |"
         )

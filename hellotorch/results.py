@@ -249,7 +249,7 @@ def read_curves(run: Run) -> pd.DataFrame:
 
 
 def pin_baseline(runs: list[Run]) -> dict[str, Any]:
-    """The baseline JSON for ``runs``: the first run's, each case's step time and speedup the median over all.
+    """The baseline JSON for ``runs``: the first run's, each case's gated values the median over all.
 
     A median of several runs keeps one disturbed run from skewing the gate.
     Raw round times are dropped (large, and the gate reads none of them).
@@ -271,6 +271,9 @@ def pin_baseline(runs: list[Run]) -> dict[str, Any]:
         # The step time too: a calibrated gate compares it (hellotorch.noise).
         bench["stats"]["median"] = statistics.median(sample["median_s"] for sample in samples)
         info["baseline_runs"] = len(samples)
+        # And the step in reference units where every run timed it: the gate prefers it to milliseconds.
+        if all(isinstance(sample.get("step_per_reference"), (int, float)) for sample in samples):
+            info["step_per_reference"] = statistics.median(sample["step_per_reference"] for sample in samples)
         if not info.get("compiled"):
             continue
         for key in ("speedup", "speedup_q1", "speedup_q3"):

@@ -130,6 +130,15 @@ def test_the_step_time_is_gated_in_reference_units_where_both_runs_and_the_calib
     assert eager.regressed and eager.baseline.endswith(" ms")
 
 
+def test_a_pinned_baseline_holds_the_median_step_in_reference_units(tmp_path):
+    from hellotorch.results import pin_baseline
+
+    runs = [_scaled(tmp_path, f"pin-{i}", reference=value) for i, value in enumerate((0.9, 0.5, 0.52))]
+    pinned = pin_baseline(runs)
+    info = next(b["extra_info"] for b in pinned["benchmarks"] if b["extra_info"]["id"] == EAGER)
+    assert info["step_per_reference"] == 0.52  # the median, not the first run's 0.9
+
+
 def test_calibrate_refuses_bad_input_before_running(tmp_path):
     code, _, err = run_cli(["calibrate", "--runs", "2", "--results", str(tmp_path)])
     assert code == 2 and "--runs" in err

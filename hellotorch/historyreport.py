@@ -48,6 +48,9 @@ def trend_markdown(rows: pd.DataFrame, points: list[ChangePoint] = ()) -> str:
                 "status": group["status"],
             }
         )
+        if "step_per_reference" in group and group["step_per_reference"].notna().any():
+            # Only where runs timed the reference workload (reference = true): the step in its units.
+            view.insert(6, "step / reference", group["step_per_reference"].map(lambda v: _fmt(v, 4)))
         lines += [f"## {case}", "", markdown(view), ""]
     return "\n".join(lines)
 

@@ -37,8 +37,11 @@ def test_a_short_series_has_no_change_point():
     assert find_steps(_series(0, step=0.5, at=3, n=5), sigma=0.01) == []
 
 
-def _history_of(tmp_path, slowdowns: list[float]) -> str:
-    """A history of runs of the fixture, the compiled MLP case's step slowed by each factor in turn."""
+def _history_of(tmp_path, slowdowns: list[float], *, in_reference_units: bool = False) -> str:
+    """A history of runs of the fixture, the compiled MLP case's step slowed by each factor in turn.
+
+    ``in_reference_units``: the runs timed the reference workload and only the step over it slows.
+    """
     db = tmp_path / "h.sqlite"
     rng = np.random.default_rng(0)
     for index, slowdown in enumerate(slowdowns):
@@ -47,7 +50,9 @@ def _history_of(tmp_path, slowdowns: list[float]) -> str:
         def edit(raw, index=index, factor=(1 + slowdown) * noise):
             raw["datetime"] = f"2026-11-{index + 1:02d}T00:00:00+00:00"
             for bench in raw["benchmarks"]:
-                if bench["extra_info"]["id"] == COMPILED:
+                if bench["extra_info"]["id"] == COMPILED and in_reference_units:
+                    bench["extra_info"]["step_per_reference"] = 0.5 * factor
+                elif bench["extra_info"]["id"] == COMPILED:
                     bench["stats"]["median"] *= factor
 
         folder = edited_run(tmp_path, edit, name=f"run-n{index:02d}")
@@ -63,6 +68,14 @@ def test_history_regressions_exits_1_on_a_step_worse_than_the_noise(tmp_path):
     assert code == 1, out
     assert "REGRESSION" in out and " n06 " in out.split("REGRESSION: ", 1)[1]
     assert (tmp_path / "history.png").stat().st_size > 0
+
+
+def test_a_step_in_reference_units_is_found_and_shown_beside_the_milliseconds(tmp_path):
+    db = _history_of(tmp_path, [0.0] * 6 + [0.08] * 6, in_reference_units=True)
+    code, out, _ = run_cli(["history", "--history", db, "--case", COMPILED, "--regressions"])
+    assert code == 1, out
+    assert "| step_per_reference |" in out and "step / reference" in out
+    assert "| median_ms |" not in out  # the milliseconds did not move
 
 
 def test_history_regressions_exits_0_on_a_flat_history(tmp_path):

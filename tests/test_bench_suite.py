@@ -238,5 +238,9 @@ def test_a_profile_with_reference_times_each_case_against_the_fixed_workload(tmp
     (record,) = [b["extra_info"] for b in json.loads((run_dir / "benchmark.json").read_text())["benchmarks"]]
     assert record["step_per_reference"] > 0 and record["step_per_reference_pairs"] >= 10
     assert record["reference_version"] == 1
+    assert record["step_per_reference_ci_low"] <= record["step_per_reference"] <= record["step_per_reference_ci_high"]
+    assert (
+        record["reference_thread_state"] in ("fast", "slow", "unprobed") and record["reference_slow_state_pairs"] >= 0
+    )
     # The rounds' thread state is probed with 2+ threads and says "unprobed" with one.
     assert record["rounds_thread_state"] in ("fast", "slow", "unprobed")

@@ -6,9 +6,13 @@ and a 5 % slowdown looks the same on a 1 ms and a 100 ms step:
 
 1. ``ruptures.Pelt`` with the ``l2`` cost places the candidate steps, with a
    BIC-style penalty ``PENALTY_FACTOR * sigma**2 * log(n)``; sigma is the
-   case's calibrated CV (:mod:`hellotorch.noise`) or, without one, a robust
+   larger of the case's calibrated CV (:mod:`hellotorch.noise`) and a robust
    estimate from the series itself (the median absolute difference of
-   neighbouring runs), which a single step barely moves;
+   neighbouring runs), which a single step barely moves. A calibration is
+   a few runs in a row; a history spans days, and a machine drifts more
+   over days than over minutes: with the calibration's 1.7 % alone, a
+   history of the regression trials placed 5-7 % "steps" in unchanged code
+   (docs/methodology.md);
 2. each candidate must then pass Welch's t-test (``scipy.stats.ttest_ind``)
    between the runs before and after it at ``ALPHA``, and move the median by
    at least ``MIN_STEP``: a step the noise explains is not reported.
@@ -77,6 +81,12 @@ def robust_sigma(log_values: np.ndarray) -> float:
     return max(SIGMA_FLOOR, float(np.median(differences)) / 0.954)
 
 
+def placement_sigma(log_values: np.ndarray, calibrated_cv: float | None) -> float:
+    """The noise the step search assumes: the calibration's, unless the series itself shows more."""
+    own = robust_sigma(log_values)
+    return own if calibrated_cv is None else max(calibrated_cv, own)
+
+
 def find_steps(values: np.ndarray, *, sigma: float) -> list[tuple[int, int, int, float]]:
     """(segment start, first index after the step, segment end, Welch p-value) of each step that passes the test."""
     import ruptures
@@ -118,10 +128,12 @@ def change_points(rows: pd.DataFrame, noise: dict[tuple[str, str, str], CaseNois
             if len(values) < 2 * MIN_SEGMENT:
                 continue
             calibration = noise.get((fingerprint, case_id, metric))
+            sigma = placement_sigma(np.log(values), calibration.cv if calibration is not None else None)
             if calibration is not None:
-                sigma, allowed, source = calibration.cv, calibration.allowed(), calibration.describe()
+                allowed, source = calibration.allowed(), calibration.describe()
+                if sigma > calibration.cv:
+                    source += f"; steps placed at the series' own CV {sigma:.2%}"
             else:
-                sigma = robust_sigma(np.log(values))
                 allowed = max(MIN_STEP, 3 * sigma)
                 source = f"uncalibrated: CV {sigma:.2%} estimated from the series"
             for start, index, stop, p_value in find_steps(values, sigma=sigma):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hellotorch.changepoints import find_steps, robust_sigma
+from hellotorch.changepoints import find_steps, placement_sigma, robust_sigma
 from hellotorch.results import load_run
 
 from .fixtures_util import edited_run, run_cli
@@ -31,6 +31,19 @@ def test_a_five_percent_step_is_found_at_its_run_with_its_size(seed):
 def test_flat_series_give_almost_no_change_points():
     found = sum(bool(find_steps(values, sigma=robust_sigma(np.log(values)))) for values in map(_series, range(50)))
     assert found <= 2  # of 50 flat series of 12 runs with 1 % noise
+
+
+def test_a_series_noisier_than_its_calibration_is_searched_at_its_own_noise():
+    # A calibration of a few runs in a row (0.5 %) against a history that drifts by 3 %.
+    series = [_series(seed, n=24, cv=0.03) for seed in range(30)]
+    at_calibration = sum(bool(find_steps(values, sigma=0.005)) for values in series)
+    at_placement = sum(bool(find_steps(values, sigma=placement_sigma(np.log(values), 0.005))) for values in series)
+    assert at_calibration >= 10 and at_placement <= 1
+    # A quiet series keeps its calibrated noise, and a real step in a drifting one is still found.
+    quiet = _series(0, n=24, cv=0.001)
+    assert placement_sigma(np.log(quiet), 0.01) == 0.01
+    stepped = _series(1, n=24, cv=0.03, step=0.25, at=12)
+    assert [cut for _, cut, _, _ in find_steps(stepped, sigma=placement_sigma(np.log(stepped), 0.005))] == [12]
 
 
 def test_a_short_series_has_no_change_point():

@@ -25,6 +25,8 @@ from hellotorch.results import Run, load_run
 #: the per-process step time an A/B compares, by name: the record field it reads. "reference" is the step
 #: in units of the fixed reference workload (hellotorch.reference; a profile with ``reference = true``).
 STATISTICS = {"median": "median_s", "min": "min_s", "reference": "step_per_reference"}
+#: the default: "reference" where the profile measures it and both sides run one interpreter, else "median".
+AUTO = "auto"
 DEFAULT_THRESHOLD = 0.02
 DEFAULT_CONFIDENCE = 0.95
 MIN_PAIRS = 3
@@ -57,18 +59,34 @@ class AbOptions:
             raise BadInput(f"--confidence must be in [0.5, 1), got {self.confidence}")
 
 
-def check_statistic_measured(options: AbOptions) -> None:
-    """Refuse ``--statistic reference`` on a profile that does not time its cases against the reference workload."""
-    if options.statistic != "reference":
-        return
+def _profile_times_reference(profile: str, device: str) -> bool:
     from hellotorch.profiles import build_profile
 
-    devices = ("cpu", "cuda") if options.device == "all" else (options.device,)
-    if not build_profile(options.profile, devices=devices).measurement.reference:
+    devices = ("cpu", "cuda") if device == "all" else (device,)
+    return build_profile(profile, devices=devices).measurement.reference
+
+
+def choose_statistic(requested: str, *, profile: str, device: str, one_interpreter: bool) -> str:
+    """The statistic an A/B compares; ``auto`` picks ``reference`` where it is both measured and meaningful.
+
+    ``reference`` cancels how fast each process ran, which the medians do
+    not (docs/methodology.md, the regression trials), but it compares code
+    on one PyTorch: two interpreters may hold two PyTorch versions, whose
+    reference workloads differ, so ``auto`` is ``median`` there and where
+    the profile does not time its cases against the reference. Bad input
+    (one line, before any side runs): an unknown name, or ``reference`` on
+    a profile that does not measure it.
+    """
+    if requested not in (*STATISTICS, AUTO):
+        raise BadInput(f"--statistic {requested}: choose one of {', '.join((AUTO, *STATISTICS))}")
+    if requested == "reference" and not _profile_times_reference(profile, device):
         raise BadInput(
-            f"--statistic reference: profile {options.profile!r} does not time its cases against the reference "
-            "workload; use a profile file with reference = true (bench/trials.toml has it)"
+            f"--statistic reference: profile {profile!r} does not time its cases against the reference "
+            "workload; use a profile with reference = true (quick, full, bench/trials.toml)"
         )
+    if requested != AUTO:
+        return requested
+    return "reference" if one_interpreter and _profile_times_reference(profile, device) else "median"
 
 
 @dataclass(frozen=True)

@@ -226,6 +226,23 @@ def test_the_reference_statistic_compares_steps_in_reference_units_and_never_two
 def test_the_reference_statistic_on_a_profile_without_reference_is_refused_before_any_side_runs(tmp_path):
     out = tmp_path / "ab"
     argv = ["ab", "--base", "HEAD", "--head", "HEAD", "--statistic", "reference", "--output", str(out)]
-    code, _, err = run_cli([*argv, "--profile", "quick"])
-    assert code == 2 and "--statistic reference: profile 'quick'" in err and "reference = true" in err
+    code, _, err = run_cli([*argv, "--profile", "smoke"])
+    assert code == 2 and "--statistic reference: profile 'smoke'" in err and "reference = true" in err
     assert not out.exists()
+    code, _, err = run_cli(["ab", "--base", "HEAD", "--head", "HEAD", "--statistic", "mean", "--output", str(out)])
+    assert code == 2 and "--statistic mean: choose one of auto, median, min, reference" in err
+
+
+@pytest.mark.parametrize(
+    ("profile", "one_interpreter", "chosen"),
+    [
+        ("quick", True, "reference"),  # two commits on one PyTorch: the unit cancels the process's speed
+        ("quick", False, "median"),  # two interpreters may be two PyTorch versions, whose reference differs
+        ("smoke", True, "median"),  # a profile that does not time the reference workload
+    ],
+)
+def test_auto_picks_the_reference_statistic_only_where_it_is_measured_and_meaningful(profile, one_interpreter, chosen):
+    from hellotorch.absides import choose_statistic
+
+    assert choose_statistic("auto", profile=profile, device="cpu", one_interpreter=one_interpreter) == chosen
+    assert choose_statistic("min", profile=profile, device="cpu", one_interpreter=one_interpreter) == "min"

@@ -50,9 +50,10 @@ def setup_arguments(commands: argparse._SubParsersAction) -> None:
     )
     ab.add_argument(
         "--statistic",
-        default="median",
-        help="per-process step time compared: median (of pytest-benchmark's rounds), min (the fastest round) or "
-        "reference (the step over a fixed reference workload timed beside it; a profile with reference = true)",
+        default="auto",
+        help="per-process step time compared: median (of pytest-benchmark's rounds), min (the fastest round), "
+        "reference (the step over a fixed reference workload timed beside it; a profile with reference = true) or "
+        "auto (default: reference where the profile measures it and both sides run one interpreter, else median)",
     )
     ab.add_argument("--output", type=non_empty, default=None, help="folder for ab.md, ab.csv and the side runs")
     ab.add_argument("--history", type=non_empty, default=None, help="history database (default results/history.sqlite)")
@@ -69,13 +70,17 @@ def run_ab_command(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from hellotorch.ab import run_ab, to_markdown
-    from hellotorch.absides import AbOptions, Side, check_python, check_statistic_measured, resolve_ref
+    from hellotorch.absides import AbOptions, Side, check_python, choose_statistic, resolve_ref
     from hellotorch.errors import BadInput
     from hellotorch.files import check_output_dir, write_text_atomic
     from hellotorch.history import DEFAULT_PATH, check_history, record_run
 
     if not any([args.base, args.head, args.base_python, args.head_python]):
         raise BadInput("ab: name what differs: --base/--head REF, or --base-python/--head-python PY")
+    one_interpreter = (args.base_python or sys.executable) == (args.head_python or sys.executable)
+    statistic = choose_statistic(  # before any side runs
+        args.statistic, profile=args.profile, device=args.device, one_interpreter=one_interpreter
+    )
     options = AbOptions(
         profile=args.profile,
         device=args.device,
@@ -86,9 +91,8 @@ def run_ab_command(args: argparse.Namespace) -> int:
         max_pairs=args.max_pairs or args.pairs,
         threshold=args.threshold,
         confidence=args.confidence,
-        statistic=args.statistic,
+        statistic=statistic,
     )
-    check_statistic_measured(options)  # before any side runs
     repo = Path(args.repo).resolve()
     sides = []
     for name in ("base", "head"):

@@ -187,6 +187,32 @@ def spread_gate(out: Path, kinds: list[str], trials: int) -> dict[str, int]:
     return flagged
 
 
+def per_case_rows(kind: str, tables: dict) -> list[str]:
+    """Per case of one kind of trial: how often each statistic flagged it, and its per-trial ratio in reference units.
+
+    A slowdown of ``train_step`` costs the eager and the compiled step
+    differently (Inductor fuses the extra passes into kernels it runs
+    anyway), so each case is its own trial of a different size.
+    """
+    rows = []
+    cases = sorted({case for table in tables["reference"] for case in table["case"]})
+    for case in cases:
+        counts, ratios = {}, []
+        for statistic, found in tables.items():
+            verdicts = [table.loc[table["case"] == case, "verdict"] for table in found]
+            counts[statistic] = sum(bool((verdict == "REGRESSION").any()) for verdict in verdicts)
+        for table in tables["reference"]:
+            row = table.loc[table["case"] == case]
+            if len(row) and "ratio" in row and row["ratio"].iloc[0] == row["ratio"].iloc[0]:
+                ratios.append(f"{row['ratio'].iloc[0] - 1:+.1%} ({row['verdict'].iloc[0]}, {row['pairs'].iloc[0]})")
+        arm = "compiled" if "default" in case else "eager"
+        rows.append(
+            f"| {arm}, {kind} ({len(tables['reference'])}) | {counts['reference']} | {counts['median']} "
+            f"| {counts['min']} | {'; '.join(ratios)} |"
+        )
+    return rows
+
+
 def analyze(out: Path, trials: int) -> str:
     """summary.md: false alarms, detections, measured cost, and the change points of three histories."""
     import statistics
@@ -202,6 +228,7 @@ def analyze(out: Path, trials: int) -> str:
         "|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     spread = spread_gate(out, kinds, trials)
+    per_case: list[str] = []
     for kind in kinds:
         mine = [row for row in rows if row["kind"] == kind]
         spread_in_ms = gate_in_ms(
@@ -216,6 +243,7 @@ def analyze(out: Path, trials: int) -> str:
             statistic: sum(bool((table["verdict"] == "REGRESSION").any()) for table in found)
             for statistic, found in tables.items()
         }
+        per_case += per_case_rows(kind, tables)
         cost = {}
         for arm in ("default.step", "eager"):
             for statistic in ("median", "reference"):
@@ -235,6 +263,12 @@ def analyze(out: Path, trials: int) -> str:
             f"| {cost['default.step', 'median']} / {cost['default.step', 'reference']} "
             f"| {cost['eager', 'median']} / {cost['eager', 'reference']} |"
         )
+    lines += [
+        "",
+        "| case, trials | ab, reference | ab, median | ab, min | head/base in reference units, per trial |",
+        "|:--|--:|--:|--:|:--|",
+        *per_case,
+    ]
     half = trials // 2
     histories = {"no change": [run for t in range(1, trials + 1) for run in side_runs(out / f"ab-aa-{t}", "head")]}
     for kind in kinds[1:]:

@@ -122,6 +122,21 @@ def verdicts_at(folder: Path, pairs: int, statistic: str = "median"):
     return verdicts(samples, AbOptions(profile=PROFILE, statistic=statistic))
 
 
+def replayed(folder: Path, available: int, statistic: str):
+    """(table, pairs): the verdicts ``ab`` with today's rule reaches on these runs, stopping as it would.
+
+    ``ab`` stops at the first pair count from 3 at which no case is
+    undecided; a replay can stop no later than the runs that exist, so a
+    rule that would have asked for more pairs than the trial ran is read
+    at ``available``.
+    """
+    for pairs in range(3, available + 1):
+        table = verdicts_at(folder, pairs, statistic)
+        if not (table["verdict"] == "undecided").any():
+            return table, pairs
+    return verdicts_at(folder, available, statistic), available
+
+
 def flagged_at(folder: Path, pairs: int, statistic: str = "median") -> bool:
     return bool((verdicts_at(folder, pairs, statistic)["verdict"] == "REGRESSION").any())
 
@@ -222,10 +237,10 @@ def analyze(out: Path, trials: int) -> str:
     kinds = list(dict.fromkeys(row["kind"] for row in rows))
     # The gate as run compares step times in reference units where calibrated; "in ms" is the rule without them.
     lines = [
-        f"| trials | ab flagged ({as_run}, as run) | pairs (median, max) | ab, median | ab, min | ab, reference "
-        "| calibrated gate | in ms | gate calibrated over the trials' span | in ms "
+        f"| trials | ab flagged ({as_run}, as run) | pairs as run (median, max) | pairs, today's rule "
+        "| ab, median | ab, min | ab, reference | calibrated gate | in ms | gate calibrated over the trials' span | in ms "
         "| cost, compiled: median / reference | cost, eager: median / reference |",
-        "|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     spread = spread_gate(out, kinds, trials)
     per_case: list[str] = []
@@ -235,10 +250,12 @@ def analyze(out: Path, trials: int) -> str:
             out, kind, trials, history=out / "spread-calibration.sqlite", baseline=out / "spread-baseline.json"
         )
         pairs = [max((v[4] for v in row["ab"].values()), default=0) for row in mine]
-        tables = {
-            statistic: [verdicts_at(out / f"ab-{kind}-{row['trial']}", n, statistic) for row, n in zip(mine, pairs)]
+        replays = {
+            statistic: [replayed(out / f"ab-{kind}-{row['trial']}", n, statistic) for row, n in zip(mine, pairs)]
             for statistic in ("median", "min", "reference")
         }
+        tables = {statistic: [table for table, _ in found] for statistic, found in replays.items()}
+        replay_pairs = [n for _, n in replays[as_run]]
         flagged = {
             statistic: sum(bool((table["verdict"] == "REGRESSION").any()) for table in found)
             for statistic, found in tables.items()
@@ -257,6 +274,7 @@ def analyze(out: Path, trials: int) -> str:
                 cost[arm, statistic] = f"{statistics.median(ratios) - 1:+.1%}" if ratios else "-"
         lines.append(
             f"| {kind} ({len(mine)}) | {sum(r['ab_exit'] == 1 for r in mine)} | {statistics.median(pairs):g}, {max(pairs)} "
+            f"| {statistics.median(replay_pairs):g}, {max(replay_pairs)} "
             f"| {flagged['median']} | {flagged['min']} | {flagged['reference']} | {sum(r['gate_exit'] == 1 for r in mine)} "
             f"| {gate_in_ms(out, kind, trials, history=out / 'calibration.sqlite', baseline=out / 'baseline.json')} "
             f"| {spread[kind]} | {spread_in_ms} "

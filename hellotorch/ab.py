@@ -21,7 +21,9 @@ by side, minutes apart, not head against a baseline made on another day.
   process as a whole ran: :mod:`hellotorch.reference`). The ratio reported is
   the geometric mean over pairs with a Student-t confidence interval on the
   log ratios (``scipy.stats.t``): pairs are independent processes, and a
-  ratio of times is symmetric in logs.
+  ratio of times is symmetric in logs. A lone pair whose ratio lies far
+  from the others' (a process that ran in a state of its own) is left out
+  of both and counted (:func:`outlier_pairs`).
 - **Verdict.** A case regressed when the one-sided lower bound of its ratio
   lies above 1 (the slowdown is significant at ``confidence``) and the
   estimate exceeds the threshold (it is large enough to matter); the
@@ -33,6 +35,7 @@ by side, minutes apart, not head against a baseline made on another day.
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,7 +43,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from hellotorch.absides import STATISTICS, AbOptions, Side, checked_out, run_side
+from hellotorch.absides import MIN_PAIRS, STATISTICS, AbOptions, Side, checked_out, run_side
 from hellotorch.results import Run
 
 
@@ -106,6 +109,50 @@ def ratio_interval(base: list[float], head: list[float], *, confidence: float) -
     return math.exp(mean), math.exp(mean - half), math.exp(mean + half)
 
 
+#: A pair whose log ratio lies further from the pairs' median than this many robust sigmas (MAD) ...
+OUTLIER_Z = 4.0
+#: ... and further than this fraction is left out, up to a quarter of the pairs (rounded up).
+OUTLIER_FLOOR = 0.05
+
+
+def outlier_pairs(base: list[float], head: list[float]) -> list[int]:
+    """The pairs whose ratio lies far apart from the others': a process that ran in a state of its own.
+
+    A process can run one step slower for its whole life while the fast-state
+    probe reads nothing: in the fifth regression trials one A/A process of 12
+    ran the compiled step 13 % slower in reference units than the rest (and
+    its own paired speedup 11 % lower), and the t interval over its 6 pairs
+    spanned +-4 % where the other trials' spanned +-2 %, leaving the case
+    undecided. A real change moves every pair's ratio, and the median with
+    them, so it is never left out; a drift of the machine falls on both
+    processes of a pair and leaves its ratio alone. Only a lone pair far
+    from the rest, by ``OUTLIER_Z`` robust sigmas and ``OUTLIER_FLOOR``, is
+    left out (``scipy.stats.median_abs_deviation``), and only from more than
+    ``MIN_PAIRS`` pairs, so that at least that many are always kept: with 3,
+    a pair far from two that agree leaves the case undecided, and a fourth
+    pair is run. Two clusters are not outliers: their MAD is as wide as the
+    gap between them.
+    """
+    from scipy.stats import median_abs_deviation
+
+    if len(base) <= MIN_PAIRS:  # so at least MIN_PAIRS are always kept
+        return []
+    logs = [math.log(h / b) for b, h in zip(base, head)]
+    center = statistics.median(logs)
+    limit = max(OUTLIER_Z * float(median_abs_deviation(logs, scale="normal")), math.log1p(OUTLIER_FLOOR))
+    far = sorted((i for i in range(len(logs)) if abs(logs[i] - center) > limit), key=lambda i: -abs(logs[i] - center))
+    return sorted(far[: math.ceil(len(logs) / 4)])
+
+
+def estimate(base: list[float], head: list[float], *, confidence: float) -> tuple[float, float, float, int]:
+    """(ratio, interval low, high, pairs left out): :func:`ratio_interval` over the pairs that are not outliers."""
+    pairs = min(len(base), len(head))
+    left_out = set(outlier_pairs(base[:pairs], head[:pairs]))
+    kept = [i for i in range(pairs) if i not in left_out]
+    ratio, low, high = ratio_interval([base[i] for i in kept], [head[i] for i in kept], confidence=confidence)
+    return ratio, low, high, len(left_out)
+
+
 def verdicts(samples: AbSamples, options: AbOptions) -> pd.DataFrame:
     """One row per case: pairs, base and head medians, ratio, interval, verdict."""
     rows = []
@@ -122,14 +169,12 @@ def verdicts(samples: AbSamples, options: AbOptions) -> pd.DataFrame:
                 reason = f"reference workload versions differ: base {sorted(versions.get('base', ()))}, head {sorted(versions.get('head', ()))}"
             rows.append({"case": case, "pairs": pairs, "verdict": f"FAILED ({reason[:60]})"})
             continue
-        ratio, low, high = ratio_interval(base[:pairs], head[:pairs], confidence=options.confidence)
+        ratio, low, high, left_out = estimate(base, head, confidence=options.confidence)
         other = {}
         for statistic, sides in samples.others.items():
             b, h = sides["base"].get(case, []), sides["head"].get(case, [])
             if min(len(b), len(h)) >= 2:
-                r, lo, hi = ratio_interval(
-                    b[: min(len(b), len(h))], h[: min(len(b), len(h))], confidence=options.confidence
-                )
+                r, lo, hi, _ = estimate(b, h, confidence=options.confidence)
                 other.update({f"ratio_{statistic}": r, f"ci_low_{statistic}": lo, f"ci_high_{statistic}": hi})
         if low > 1 and ratio > 1 + options.threshold:
             verdict = "REGRESSION"
@@ -143,6 +188,7 @@ def verdicts(samples: AbSamples, options: AbOptions) -> pd.DataFrame:
             {
                 "case": case,
                 "pairs": pairs,
+                "outliers": left_out,
                 f"base_{unit}": scale * sorted(base)[len(base) // 2],
                 f"head_{unit}": scale * sorted(head)[len(head) // 2],
                 "ratio": ratio,
@@ -201,6 +247,8 @@ def to_markdown(table: pd.DataFrame, base: Side, head: Side, options: AbOptions,
     for column in ("base_ms", "head_ms", "base_x_ref", "head_x_ref"):
         if column in view:
             view[column] = view[column].map(lambda v: "" if v != v else f"{v:.3f}")
+    if "outliers" in view:
+        view["outliers"] = view["outliers"].map(lambda v: "" if v != v else f"{int(v)}")
     if "ratio" in view:
         view["head/base"] = [
             "" if r != r else f"{r:.3f} [{lo:.3f}, {hi:.3f}]"
@@ -219,7 +267,7 @@ def to_markdown(table: pd.DataFrame, base: Side, head: Side, options: AbOptions,
         + f" in {wall_s:.0f} s",
         f"- a case regresses when head/base's one-sided {options.confidence:.0%} lower bound (the interval's"
         f" low end; the interval is two-sided {2 * options.confidence - 1:.0%}) lies above 1 and the ratio"
-        f" exceeds 1 + {options.threshold:.0%} (step time: "
+        f" exceeds 1 + {options.threshold:.0%}; a lone pair far from the others is left out (outliers) (step time: "
         + (
             "in units of the fixed reference workload timed beside it, per process)"
             if options.statistic == "reference"

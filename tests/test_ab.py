@@ -45,6 +45,42 @@ def test_verdicts(ratios, verdict):
     assert verdicts(_samples(ratios), AbOptions())["verdict"].tolist() == [verdict]
 
 
+def test_a_lone_pair_far_from_the_rest_is_left_out_and_counted():
+    # One process of 12 ran 13 % slow for its whole life, as one did in the fifth regression trials.
+    table = verdicts(_samples([1.004, 0.997, 1.13, 1.001, 0.995, 1.003]), AbOptions())
+    assert table["outliers"].tolist() == [1] and table["verdict"].tolist() == ["same"]
+    assert table["ratio"].iloc[0] == pytest.approx(1.0, abs=0.002)
+    # Without leaving it out the same pairs were undecided: the interval spanned 1.02.
+    from hellotorch.ab import ratio_interval
+
+    _, low, high = ratio_interval([1.0] * 6, [1.004, 0.997, 1.13, 1.001, 0.995, 1.003], confidence=0.95)
+    assert low < 1 < 1.02 < high
+
+
+@pytest.mark.parametrize(
+    "ratios",
+    [
+        [1.06, 1.05, 1.07, 1.06, 1.05, 1.06],  # a real slowdown moves every pair: nothing is left out
+        [1.0, 1.0, 1.0, 1.08, 1.08, 1.08],  # two clusters (a drift between them) are not outliers
+        [1.0, 1.03, 0.97, 1.02, 0.98, 1.01],  # spread, with no lone pair: the rule changes nothing
+    ],
+)
+def test_pairs_that_move_together_or_spread_evenly_are_all_kept(ratios):
+    from hellotorch.ab import ratio_interval
+
+    table = verdicts(_samples(ratios), AbOptions())
+    assert table["outliers"].tolist() == [0]
+    kept_all = ratio_interval([1.0] * 6, ratios, confidence=0.95)
+    assert (table["ratio"].iloc[0], table["ci_low"].iloc[0], table["ci_high"].iloc[0]) == pytest.approx(kept_all)
+
+
+def test_a_pair_far_from_the_rest_is_left_out_only_from_more_than_three_so_three_are_always_kept():
+    three = verdicts(_samples([1.0, 1.002, 1.15]), AbOptions())
+    assert three["outliers"].tolist() == [0] and three["verdict"].tolist() == ["undecided"]  # run a fourth pair
+    four = verdicts(_samples([1.0, 1.002, 1.15, 0.999]), AbOptions())
+    assert four["outliers"].tolist() == [1] and four["verdict"].tolist() == ["same"]
+
+
 def test_the_report_says_the_verdict_and_the_thread_count_it_was_measured_at():
     options = AbOptions(threads=1)
     table = verdicts(_samples([1.05, 1.06, 1.05]), options)

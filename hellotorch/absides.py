@@ -59,14 +59,29 @@ class AbOptions:
             raise BadInput(f"--confidence must be in [0.5, 1), got {self.confidence}")
 
 
-def _profile_times_reference(profile: str, device: str) -> bool:
-    from hellotorch.profiles import build_profile
+def _profile_times_reference(profile: str, *, folders: tuple[Path, ...]) -> bool:
+    """Whether ``profile`` times its cases against the reference workload.
 
-    devices = ("cpu", "cuda") if device == "all" else (device,)
-    return build_profile(profile, devices=devices).measurement.reference
+    A profile file is looked for in ``folders`` in turn (a side of a git ref
+    runs in its checkout of the repository, where the file may be all there
+    is); a file found nowhere, or unreadable, does not.
+    """
+    from hellotorch.profilefile import is_profile_file, measures_reference
+    from hellotorch.profiles import PROFILES
+
+    if not is_profile_file(profile):
+        return profile in PROFILES and PROFILES[profile].measurement.reference
+    for folder in folders:
+        path = folder / profile
+        if path.is_file():
+            try:
+                return measures_reference(path)
+            except ValueError:
+                return False
+    return False
 
 
-def choose_statistic(requested: str, *, profile: str, device: str, one_interpreter: bool) -> str:
+def choose_statistic(requested: str, *, profile: str, one_interpreter: bool, folders: tuple[Path, ...] = ()) -> str:
     """The statistic an A/B compares; ``auto`` picks ``reference`` where it is both measured and meaningful.
 
     ``reference`` cancels how fast each process ran, which the medians do
@@ -75,18 +90,20 @@ def choose_statistic(requested: str, *, profile: str, device: str, one_interpret
     reference workloads differ, so ``auto`` is ``median`` there and where
     the profile does not time its cases against the reference. Bad input
     (one line, before any side runs): an unknown name, or ``reference`` on
-    a profile that does not measure it.
+    a profile that does not measure it. A profile file is looked for in
+    ``folders`` (the working folder, the repository the refs belong to).
     """
     if requested not in (*STATISTICS, AUTO):
         raise BadInput(f"--statistic {requested}: choose one of {', '.join((AUTO, *STATISTICS))}")
-    if requested == "reference" and not _profile_times_reference(profile, device):
+    measured = _profile_times_reference(profile, folders=folders or (Path.cwd(),))
+    if requested == "reference" and not measured:
         raise BadInput(
             f"--statistic reference: profile {profile!r} does not time its cases against the reference "
             "workload; use a profile with reference = true (quick, full, bench/trials.toml)"
         )
     if requested != AUTO:
         return requested
-    return "reference" if one_interpreter and _profile_times_reference(profile, device) else "median"
+    return "reference" if one_interpreter and measured else "median"
 
 
 @dataclass(frozen=True)

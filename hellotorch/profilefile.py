@@ -94,6 +94,15 @@ def is_profile_file(name: str) -> bool:
     return name.endswith(".toml") or "/" in name
 
 
+def measures_reference(path: Path) -> bool:
+    """Whether the profile file times its cases against the reference workload, read without building its cases.
+
+    Building them imports the file's plug-in models, which may live only in
+    the checkout a side of an A/B runs in.
+    """
+    return bool(_read(path).get("reference", False))
+
+
 def _read(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ValueError(f"profile file {path} does not exist")

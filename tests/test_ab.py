@@ -280,5 +280,16 @@ def test_the_reference_statistic_on_a_profile_without_reference_is_refused_befor
 def test_auto_picks_the_reference_statistic_only_where_it_is_measured_and_meaningful(profile, one_interpreter, chosen):
     from hellotorch.absides import choose_statistic
 
-    assert choose_statistic("auto", profile=profile, device="cpu", one_interpreter=one_interpreter) == chosen
-    assert choose_statistic("min", profile=profile, device="cpu", one_interpreter=one_interpreter) == "min"
+    assert choose_statistic("auto", profile=profile, one_interpreter=one_interpreter) == chosen
+    assert choose_statistic("min", profile=profile, one_interpreter=one_interpreter) == "min"
+
+
+def test_auto_reads_a_profile_file_in_the_repository_without_importing_its_plug_ins(tmp_path):
+    from hellotorch.absides import choose_statistic
+
+    (tmp_path / "mine.toml").write_text('models = ["not_importable_here:spec"]\nreference = true\n')
+    (tmp_path / "plain.toml").write_text('models = ["not_importable_here:spec"]\n')
+    folders = (tmp_path / "elsewhere", tmp_path)
+    assert choose_statistic("auto", profile="mine.toml", one_interpreter=True, folders=folders) == "reference"
+    assert choose_statistic("auto", profile="plain.toml", one_interpreter=True, folders=folders) == "median"
+    assert choose_statistic("auto", profile="absent.toml", one_interpreter=True, folders=folders) == "median"

@@ -78,8 +78,9 @@ def run_ab_command(args: argparse.Namespace) -> int:
     if not any([args.base, args.head, args.base_python, args.head_python]):
         raise BadInput("ab: name what differs: --base/--head REF, or --base-python/--head-python PY")
     one_interpreter = (args.base_python or sys.executable) == (args.head_python or sys.executable)
+    repo = Path(args.repo).resolve()
     statistic = choose_statistic(  # before any side runs
-        args.statistic, profile=args.profile, device=args.device, one_interpreter=one_interpreter
+        args.statistic, profile=args.profile, one_interpreter=one_interpreter, folders=(Path.cwd(), repo)
     )
     options = AbOptions(
         profile=args.profile,
@@ -93,7 +94,6 @@ def run_ab_command(args: argparse.Namespace) -> int:
         confidence=args.confidence,
         statistic=statistic,
     )
-    repo = Path(args.repo).resolve()
     sides = []
     for name in ("base", "head"):
         ref = getattr(args, name)

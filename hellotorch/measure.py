@@ -171,7 +171,6 @@ def paired_speedup(
     max_seconds: float | None = None,
     state: ThreadStateMonitor | None = None,
     state_wait_seconds: float = 0.0,
-    balanced_blocks: bool = False,
     clock: Clock = synchronized_clock,
 ) -> PairedSpeedup:
     """Interleave blocks of eager and compiled steps; return the ratio's quartiles and its median's interval.
@@ -191,34 +190,24 @@ def paired_speedup(
     does not count against ``max_seconds``: the case waits it out while it
     keeps pairing. A case that never gets ``MIN_QUIET_PAIRS`` fast-state
     pairs is read from all its pairs and says so (``thread_state`` "slow").
-
-    Both arms run the same number of steps per block, sized so the faster
-    arm's block lasts ``block_seconds``. With ``balanced_blocks`` each arm's
-    count is sized on its own instead: for two steps of very different
-    cost (a 20 ms GPT step against the 0.3 ms reference workload), equal
-    counts would make one block 60x the other and 100 pairs last a minute.
-    ``steps_per_block`` (for tests) fixes both counts.
     """
     if pairs < 1:
         raise ValueError(f"pairs must be positive, got {pairs}")
     most = max(pairs, max_pairs or pairs) if target_ci else pairs
     state = state if target_ci else None
-    if steps_per_block:
-        eager_steps = compiled_steps = steps_per_block
-    else:
-        eager_step_s = steady_step_seconds(eager, eager_batch, clock=clock)
-        compiled_step_s = steady_step_seconds(compiled, compiled_batch, clock=clock)
-        if balanced_blocks:
-            eager_steps = block_steps(eager_step_s, block_seconds=block_seconds)
-            compiled_steps = block_steps(compiled_step_s, block_seconds=block_seconds)
-        else:
-            eager_steps = compiled_steps = block_steps(min(eager_step_s, compiled_step_s), block_seconds=block_seconds)
+    steps = steps_per_block or block_steps(
+        min(
+            steady_step_seconds(eager, eager_batch, clock=clock),
+            steady_step_seconds(compiled, compiled_batch, clock=clock),
+        ),
+        block_seconds=block_seconds,
+    )
 
-    def block(step: Step, batch: Batch, count: int) -> float:
+    def block(step: Step, batch: Batch) -> float:
         start = clock()
-        for _ in range(count):
+        for _ in range(steps):
             step(batch)
-        return (clock() - start) / count
+        return (clock() - start) / steps
 
     ratios, eager_times, compiled_times = [], [], []
     #: probes[k]: the state before round k, which is also after round k - 1.
@@ -233,11 +222,7 @@ def paired_speedup(
 
     def slow_seconds(fast: list[int]) -> float:
         fast_set = set(fast)
-        return sum(
-            eager_times[i] * eager_steps + compiled_times[i] * compiled_steps
-            for i in range(len(ratios))
-            if i not in fast_set
-        )
+        return sum((eager_times[i] + compiled_times[i]) * steps for i in range(len(ratios)) if i not in fast_set)
 
     def precise_enough() -> bool:
         if len(ratios) < pairs:
@@ -266,11 +251,11 @@ def paired_speedup(
         if precise_enough():
             break
         if index % 2 == 0:
-            eager_time = block(eager, eager_batch, eager_steps)
-            compiled_time = block(compiled, compiled_batch, compiled_steps)
+            eager_time = block(eager, eager_batch)
+            compiled_time = block(compiled, compiled_batch)
         else:
-            compiled_time = block(compiled, compiled_batch, compiled_steps)
-            eager_time = block(eager, eager_batch, eager_steps)
+            compiled_time = block(compiled, compiled_batch)
+            eager_time = block(eager, eager_batch)
         ratios.append(eager_time / compiled_time)
         eager_times.append(eager_time)
         compiled_times.append(compiled_time)
@@ -289,7 +274,7 @@ def paired_speedup(
         q1=q1,
         q3=q3,
         pairs=len(ratios),
-        steps_per_block=eager_steps,
+        steps_per_block=steps,
         eager_ms=statistics.median(chosen_eager) * 1e3,
         compiled_ms=statistics.median(chosen_compiled) * 1e3,
         ci_low=ci_low,

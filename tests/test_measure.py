@@ -39,19 +39,6 @@ def test_a_compiled_step_twice_as_fast_gives_exactly_2():
     assert result.pairs == 9 and result.steps_per_block == 10  # 10 ms blocks of the faster (1 ms) step
 
 
-def test_balanced_blocks_size_each_arm_on_its_own_and_keep_the_ratio():
-    clock, calls = FakeClock(), []
-    # A 20 ms step against a 0.25 ms reference: equal counts would run 40 steps of 20 ms per block.
-    step, reference = fake_step(clock, 0.020, []), fake_step(clock, 0.00025, calls)
-    equal = paired_speedup(step, None, reference, None, pairs=4, clock=clock)
-    started = clock.now
-    balanced = paired_speedup(step, None, reference, None, pairs=4, clock=clock, balanced_blocks=True)
-    assert equal.median == pytest.approx(80.0) and balanced.median == pytest.approx(80.0)
-    assert equal.steps_per_block == 40 and balanced.steps_per_block == 1  # the step's own 10 ms block: one step
-    # 4 pairs of (20 ms, 40 x 0.25 ms) after the 5 + 5 probing steps: 0.1 s, where equal counts took 3.2 s.
-    assert clock.now - started == pytest.approx(5 * 0.020 + 5 * 0.00025 + 4 * (0.020 + 0.010))
-
-
 def test_swapped_arms_give_the_inverse():
     clock, calls = FakeClock(), []
     result = paired_speedup(

@@ -99,7 +99,7 @@ def choose_statistic(requested: str, *, profile: str, one_interpreter: bool, fol
     if requested == "reference" and not measured:
         raise BadInput(
             f"--statistic reference: profile {profile!r} does not time its cases against the reference "
-            "workload; use a profile with reference = true (quick, full, bench/trials.toml)"
+            "workload; use a profile file with reference = true (bench/trials.toml has it)"
         )
     if requested != AUTO:
         return requested

@@ -182,7 +182,6 @@ PROFILES: dict[str, ProfileSpec] = {
         # One case's cache states, whole-step only: about 2.5 min more here, where regional doubles it.
         # At least 100 pairs, up to 8 s: the speedup is read from the quietest tenth (hellotorch.measure).
         # Pairs in the threads' slow state are left out; a case waits up to a minute for the fast one.
-        # Every case is also timed against the reference workload: the unit the gate and `ab` compare step times in.
         Measurement(
             max_time=0.5,
             min_rounds=10,
@@ -191,7 +190,6 @@ PROFILES: dict[str, ProfileSpec] = {
             regional_compile=False,
             speedup_ci=0.02,
             state_wait_seconds=DEFAULT_STATE_WAIT_SECONDS,
-            reference=True,
         ),
     ),
     "compile": ProfileSpec(
@@ -214,7 +212,6 @@ PROFILES: dict[str, ProfileSpec] = {
             parity_steps=200,
             speedup_ci=0.02,
             state_wait_seconds=DEFAULT_STATE_WAIT_SECONDS,
-            reference=True,
         ),
     ),
 }

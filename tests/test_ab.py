@@ -4,6 +4,7 @@ import math
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -269,12 +270,15 @@ def test_the_reference_statistic_on_a_profile_without_reference_is_refused_befor
     assert code == 2 and "--statistic mean: choose one of auto, median, min, reference" in err
 
 
+TRIALS_PROFILE = str(Path(__file__).resolve().parent.parent / "bench" / "trials.toml")  # reference = true
+
+
 @pytest.mark.parametrize(
     ("profile", "one_interpreter", "chosen"),
     [
-        ("quick", True, "reference"),  # two commits on one PyTorch: the unit cancels the process's speed
-        ("quick", False, "median"),  # two interpreters may be two PyTorch versions, whose reference differs
-        ("smoke", True, "median"),  # a profile that does not time the reference workload
+        (TRIALS_PROFILE, True, "reference"),  # two commits on one PyTorch: the unit cancels the process's speed
+        (TRIALS_PROFILE, False, "median"),  # two interpreters may be two PyTorch versions, whose reference differs
+        ("quick", True, "median"),  # a profile that does not time the reference workload
     ],
 )
 def test_auto_picks_the_reference_statistic_only_where_it_is_measured_and_meaningful(profile, one_interpreter, chosen):

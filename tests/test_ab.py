@@ -215,15 +215,18 @@ def test_ab_stopped_with_sigterm_exits_130_and_leaves_no_worktree(tmp_path):
     command = [sys.executable, "-m", "hellotorch", "ab", "--repo", str(repo), "--base", "HEAD~1", "--head", "HEAD"]
     command += ["--profile", "profile.toml", "--output", str(tmp_path / "ab"), "--history", str(tmp_path / "h.sqlite")]
     process = subprocess.Popen(command, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 60
-    while not list(tmp_path.glob("ab/base-1")) and time.monotonic() < deadline:
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob("ab/base-1/run-*")) and time.monotonic() < deadline:
         time.sleep(0.2)
-    time.sleep(1.0)  # the base side's bench has started
+    time.sleep(1.0)  # the base side's bench has started its pytest
     process.send_signal(signal.SIGTERM)
-    output, _ = process.communicate(timeout=60)
+    output, _ = process.communicate(timeout=120)
     assert process.returncode == 130, output
     worktrees = subprocess.run(["git", "-C", str(repo), "worktree", "list"], capture_output=True, text=True).stdout
     assert len(worktrees.strip().splitlines()) == 1
+    # The side's pytest was stopped with it, not left benchmarking on its own.
+    left = subprocess.run(["pgrep", "-f", str(tmp_path / "ab")], capture_output=True, text=True).stdout.split()
+    assert left == [], left
 
 
 def _with_reference(value: float, version: int):

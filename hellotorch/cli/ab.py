@@ -13,10 +13,10 @@ no commit, an interpreter without torch, a side that refuses the request),
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 
 from hellotorch.cli.options import add_case_selection, fraction, non_empty, positive_int
+from hellotorch.cli.signals import terminate_as_interrupt
 from hellotorch.errors import ExitCode
 
 
@@ -58,10 +58,6 @@ def setup_arguments(commands: argparse._SubParsersAction) -> None:
     ab.add_argument("--output", type=non_empty, default=None, help="folder for ab.md, ab.csv and the side runs")
     ab.add_argument("--history", type=non_empty, default=None, help="history database (default results/history.sqlite)")
     ab.set_defaults(handler=run_ab_command)
-
-
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
 
 
 def run_ab_command(args: argparse.Namespace) -> int:
@@ -108,8 +104,7 @@ def run_ab_command(args: argparse.Namespace) -> int:
     print(f"hellotorch ab: base {sides[0].describe}; head {sides[1].describe}; side runs in {out}", flush=True)
     started = time.monotonic()
     # A CI runner cancels a job with SIGTERM: stop the side and remove its worktree as on Ctrl-C (exit 130).
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
+    with terminate_as_interrupt():
         table, _ = run_ab(
             sides[0],
             sides[1],
@@ -119,8 +114,6 @@ def run_ab_command(args: argparse.Namespace) -> int:
             on_run=lambda name, run: record_run(history_path, run),
             progress=lambda line: print(line, flush=True),
         )
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     text = to_markdown(table, sides[0], sides[1], options, time.monotonic() - started)
     write_text_atomic(out / "ab.md", text)
     write_text_atomic(out / "ab.csv", table.to_csv(index=False))

@@ -5,7 +5,7 @@ Each module of this package declares its arguments beside its handlers
 function, prints, and returns an exit code. :func:`main` alone maps what the
 library raises onto the contract of :class:`hellotorch.errors.ExitCode`:
 bad input is one line naming the culprit and exit 2, a failed check or step
-exit 1, an interrupt 130, and an unexpected error, a bug of ours, 70 — never
+exit 1, an interrupt (Ctrl-C or SIGTERM) 130, and an unexpected error, a bug of ours, 70 — never
 a traceback unless ``HELLOTORCH_DEBUG=1``. Library warnings are held back
 while a command runs and printed after it only if it did not fail on input,
 so a bad input is always exactly one line.
@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 from hellotorch.cli import ab, bench, calibrate, env, gate, history, parity, results, run
 from hellotorch.cli.options import OneLineParser
+from hellotorch.cli.signals import terminate_as_interrupt
 from hellotorch.errors import CheckFailed, ExitCode, first_line
 
 COMMAND_GROUPS = (run, env, parity, bench, results, gate, history, calibrate, ab)
@@ -40,7 +41,9 @@ def build_parser() -> OneLineParser:
 def _run(args) -> int:
     prefix = f"hellotorch {args.command}"
     try:
-        return int(args.handler(args))
+        # SIGTERM (a cancelled CI job, ab stopping its side) takes the Ctrl-C path, so no pytest child is orphaned.
+        with terminate_as_interrupt():
+            return int(args.handler(args))
     except KeyboardInterrupt:
         print(f"{prefix}: interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED

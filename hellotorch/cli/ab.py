@@ -16,7 +16,6 @@ import argparse
 import sys
 
 from hellotorch.cli.options import add_case_selection, fraction, non_empty, positive_int
-from hellotorch.cli.signals import terminate_as_interrupt
 from hellotorch.errors import ExitCode
 
 
@@ -103,17 +102,16 @@ def run_ab_command(args: argparse.Namespace) -> int:
 
     print(f"hellotorch ab: base {sides[0].describe}; head {sides[1].describe}; side runs in {out}", flush=True)
     started = time.monotonic()
-    # A CI runner cancels a job with SIGTERM: stop the side and remove its worktree as on Ctrl-C (exit 130).
-    with terminate_as_interrupt():
-        table, _ = run_ab(
-            sides[0],
-            sides[1],
-            options,
-            repo=repo,
-            out=out,
-            on_run=lambda name, run: record_run(history_path, run),
-            progress=lambda line: print(line, flush=True),
-        )
+    # SIGTERM (a CI runner cancelling the job) is Ctrl-C here (hellotorch.cli): the side stops, its worktree goes.
+    table, _ = run_ab(
+        sides[0],
+        sides[1],
+        options,
+        repo=repo,
+        out=out,
+        on_run=lambda name, run: record_run(history_path, run),
+        progress=lambda line: print(line, flush=True),
+    )
     text = to_markdown(table, sides[0], sides[1], options, time.monotonic() - started)
     write_text_atomic(out / "ab.md", text)
     write_text_atomic(out / "ab.csv", table.to_csv(index=False))

@@ -12,7 +12,6 @@ import argparse
 from pathlib import Path
 
 from hellotorch.cli.options import add_case_selection, non_empty, positive_float, positive_int
-from hellotorch.cli.signals import terminate_as_interrupt
 from hellotorch.errors import ExitCode
 
 
@@ -59,19 +58,17 @@ def run_bench(args: argparse.Namespace) -> int:
     # A bad history file is refused before anything runs; a missing one is created at the end.
     check_output_dir(args.results, option="--results")
     history_path = check_history(args.history or Path(args.results) / "history.sqlite")
-    # SIGTERM (a cancelled CI job, or ab stopping its side) stops pytest as Ctrl-C does, rather than orphaning it.
-    with terminate_as_interrupt():
-        outcome = run_suite(
-            profile=args.profile,
-            device=args.device,
-            results_root=args.results,
-            cases=args.case,
-            keyword=args.keyword,
-            threads=args.threads,
-            models=args.models,
-            nproc=args.nproc,
-            dist_timeout_s=args.dist_timeout,
-        )
+    outcome = run_suite(
+        profile=args.profile,
+        device=args.device,
+        results_root=args.results,
+        cases=args.case,
+        keyword=args.keyword,
+        threads=args.threads,
+        models=args.models,
+        nproc=args.nproc,
+        dist_timeout_s=args.dist_timeout,
+    )
     written = f"wrote {outcome.json_path}" if outcome.json_path else "no complete benchmark.json (see cases.jsonl)"
     print(
         f"hellotorch bench: {len(outcome.finished)}/{outcome.planned} cases finished, "

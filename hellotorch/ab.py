@@ -24,12 +24,22 @@ by side, minutes apart, not head against a baseline made on another day.
   ratio of times is symmetric in logs. A lone pair whose ratio lies far
   from the others' (a process that ran in a state of its own) is left out
   of both and counted (:func:`outlier_pairs`).
-- **Verdict.** A case regressed when the one-sided lower bound of its ratio
-  lies above 1 (the slowdown is significant at ``confidence``) and the
-  estimate exceeds the threshold (it is large enough to matter); the
-  interval shown is the two-sided one whose ends are those bounds (90 %). After ``min_pairs`` pairs, more pairs are added,
-  up to ``max_pairs``, while some case is undecided: its interval still
-  holds both 1 and 1 + threshold.
+- **Verdict.** A case regressed when its slowdown is significant across
+  all the cases compared and the estimate exceeds the threshold (it is
+  large enough to matter). Significant: each case's one-sided t-test on
+  its log ratios (``scipy.stats.ttest_1samp``) gives a p-value, and the
+  p-values of all cases are adjusted together by Benjamini-Hochberg
+  (``scipy.stats.false_discovery_control``); the adjusted one must lie
+  under ``1 - confidence``. Without the adjustment each case is a test of
+  its own at 5 %, and an A/A of the 31 cases of ``quick`` flagged one
+  (docs/methodology.md). With one case, or a slowdown that moves many
+  cases, the adjustment costs little; a lone small regression among many
+  cases needs more pairs. The interval shown is each case's own, two-sided
+  at ``2 * confidence - 1`` (90 %): its ends are the one-sided bounds.
+- **More pairs.** After ``min_pairs`` pairs, more pairs are added, up to
+  ``max_pairs``, while some case is undecided: its interval still holds
+  both 1 and 1 + threshold, or its slowdown is significant on its own but
+  not across the cases.
 """
 
 from __future__ import annotations
@@ -146,18 +156,68 @@ def outlier_pairs(base: list[float], head: list[float]) -> list[int]:
     return sorted(far[: math.ceil(len(logs) / 4)])
 
 
-def estimate(base: list[float], head: list[float], *, confidence: float) -> tuple[float, float, float, int]:
-    """(ratio, interval low, high, pairs left out): :func:`ratio_interval` over the pairs that are not outliers."""
+@dataclass(frozen=True)
+class Estimate:
+    """One case's head/base ratio over the pairs kept, with its interval and one-sided p-values."""
+
+    ratio: float
+    low: float
+    high: float
+    left_out: int
+    #: one-sided p-value of "head is slower" (log ratio > 0), and of "head is faster".
+    p_slower: float
+    p_faster: float
+
+
+def one_sided_p_values(logs: list[float]) -> tuple[float, float]:
+    """(p of head slower, p of head faster): one-sample t-tests of the log ratios against 0.
+
+    The same t as :func:`ratio_interval`'s, so a p_slower under
+    ``1 - confidence`` is an interval whose low end lies above 1. Pairs that
+    all agree exactly (no spread) have no t: the sign decides.
+    """
+    from scipy import stats
+
+    mean = sum(logs) / len(logs)
+    if len(logs) < 2 or len(set(logs)) == 1:
+        return (0.0, 1.0) if mean > 0 else (1.0, 0.0) if mean < 0 else (1.0, 1.0)
+    slower = float(stats.ttest_1samp(logs, 0.0, alternative="greater").pvalue)
+    return slower, 1.0 - slower
+
+
+def estimate(base: list[float], head: list[float], *, confidence: float) -> Estimate:
+    """:func:`ratio_interval` and :func:`one_sided_p_values` over the pairs that are not outliers."""
     pairs = min(len(base), len(head))
     left_out = set(outlier_pairs(base[:pairs], head[:pairs]))
     kept = [i for i in range(pairs) if i not in left_out]
-    ratio, low, high = ratio_interval([base[i] for i in kept], [head[i] for i in kept], confidence=confidence)
-    return ratio, low, high, len(left_out)
+    kept_base, kept_head = [base[i] for i in kept], [head[i] for i in kept]
+    ratio, low, high = ratio_interval(kept_base, kept_head, confidence=confidence)
+    p_slower, p_faster = one_sided_p_values([math.log(h / b) for b, h in zip(kept_base, kept_head)])
+    return Estimate(ratio, low, high, len(left_out), p_slower, p_faster)
+
+
+def across_cases(p_values: list[float]) -> list[float]:
+    """Benjamini-Hochberg adjusted p-values: the false discovery rate over all cases compared, not per case."""
+    from scipy.stats import false_discovery_control
+
+    return [float(p) for p in false_discovery_control(p_values, method="bh")] if p_values else []
+
+
+def verdict_of(found: Estimate, p_slower_adjusted: float, p_faster_adjusted: float, options: AbOptions) -> str:
+    """REGRESSION, faster, undecided (more pairs would help) or same; see the module's docstring."""
+    alpha = 1 - options.confidence
+    if p_slower_adjusted < alpha and found.ratio > 1 + options.threshold:
+        return "REGRESSION"
+    if p_faster_adjusted < alpha and found.ratio < 1 - options.threshold:
+        return "faster"
+    holds_both = found.low <= 1 <= found.high and found.low <= 1 + options.threshold <= found.high
+    significant_alone = found.p_slower < alpha and found.ratio > 1 + options.threshold
+    return "undecided" if holds_both or significant_alone else "same"
 
 
 def verdicts(samples: AbSamples, options: AbOptions) -> pd.DataFrame:
-    """One row per case: pairs, base and head medians, ratio, interval, verdict."""
-    rows = []
+    """One row per case: pairs, base and head medians, ratio, interval, p-values (own and across cases), verdict."""
+    failed_rows, measured = [], {}
     versions = samples.reference_versions
     mixed = options.statistic == "reference" and versions.get("base") != versions.get("head")
     # Times are shown in ms; the reference statistic is a ratio already.
@@ -169,38 +229,40 @@ def verdicts(samples: AbSamples, options: AbOptions) -> pd.DataFrame:
             reason = samples.failed.get(case, "measured on one side only")
             if mixed and case not in samples.failed:
                 reason = f"reference workload versions differ: base {sorted(versions.get('base', ()))}, head {sorted(versions.get('head', ()))}"
-            rows.append({"case": case, "pairs": pairs, "verdict": f"FAILED ({reason[:60]})"})
+            failed_rows.append({"case": case, "pairs": pairs, "verdict": f"FAILED ({reason[:60]})"})
             continue
-        ratio, low, high, left_out = estimate(base, head, confidence=options.confidence)
+        measured[case] = (pairs, base, head, estimate(base, head, confidence=options.confidence))
+    # The false discovery rate is controlled over every case with a ratio, in each direction.
+    slower_adjusted = across_cases([found.p_slower for *_, found in measured.values()])
+    faster_adjusted = across_cases([found.p_faster for *_, found in measured.values()])
+    rows = []
+    for (case, (pairs, base, head, found)), p_slower_adjusted, p_faster_adjusted in zip(
+        measured.items(), slower_adjusted, faster_adjusted
+    ):
         other = {}
         for statistic, sides in samples.others.items():
             b, h = sides["base"].get(case, []), sides["head"].get(case, [])
             if min(len(b), len(h)) >= 2:
-                r, lo, hi, _ = estimate(b, h, confidence=options.confidence)
-                other.update({f"ratio_{statistic}": r, f"ci_low_{statistic}": lo, f"ci_high_{statistic}": hi})
-        if low > 1 and ratio > 1 + options.threshold:
-            verdict = "REGRESSION"
-        elif high < 1 and ratio < 1 - options.threshold:
-            verdict = "faster"
-        elif low <= 1 <= high and low <= 1 + options.threshold <= high:
-            verdict = "undecided"
-        else:
-            verdict = "same"
+                also = estimate(b, h, confidence=options.confidence)
+                other.update({f"ratio_{statistic}": also.ratio, f"ci_low_{statistic}": also.low, f"ci_high_{statistic}": also.high})
         rows.append(
             {
                 "case": case,
                 "pairs": pairs,
-                "outliers": left_out,
+                "outliers": found.left_out,
                 f"base_{unit}": scale * sorted(base)[len(base) // 2],
                 f"head_{unit}": scale * sorted(head)[len(head) // 2],
-                "ratio": ratio,
-                "ci_low": low,
-                "ci_high": high,
-                "verdict": verdict,
+                "ratio": found.ratio,
+                "ci_low": found.low,
+                "ci_high": found.high,
+                "p_slower": found.p_slower,
+                "p_slower_adjusted": p_slower_adjusted,
+                "verdict": verdict_of(found, p_slower_adjusted, p_faster_adjusted, options),
                 **other,
             }
         )
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows + failed_rows)
+    return table.sort_values("case", kind="stable").reset_index(drop=True) if len(table) else table
 
 
 def run_ab(
@@ -257,6 +319,11 @@ def to_markdown(table: pd.DataFrame, base: Side, head: Side, options: AbOptions,
             for r, lo, hi in zip(view["ratio"], view["ci_low"], view["ci_high"])
         ]
         view = view.drop(columns=[c for c in view.columns if c.startswith(("ratio", "ci_"))])
+    if "p_slower" in view:
+        view["p slower: own / across cases"] = [
+            "" if p != p else f"{p:.3f} / {q:.3f}" for p, q in zip(view["p_slower"], view["p_slower_adjusted"])
+        ]
+        view = view.drop(columns=["p_slower", "p_slower_adjusted"])
     lines = [
         f"**hellotorch ab: {verdict}**: {regressions} regression(s), {failed} failed, in {len(table)} case(s)",
         "",
@@ -267,9 +334,10 @@ def to_markdown(table: pd.DataFrame, base: Side, head: Side, options: AbOptions,
         + f", {options.threads or 'default'} thread(s)"
         + f"; pairs alternate A B, B A; {int(table['pairs'].max()) if len(table) else 0} pair(s) of fresh processes"
         + f" in {wall_s:.0f} s",
-        f"- a case regresses when head/base's one-sided {options.confidence:.0%} lower bound (the interval's"
-        f" low end; the interval is two-sided {2 * options.confidence - 1:.0%}) lies above 1 and the ratio"
-        f" exceeds 1 + {options.threshold:.0%}; a lone pair far from the others is left out (outliers) (step time: "
+        f"- a case regresses when head is slower at p < {1 - options.confidence:.2g} across the {len(table)} case(s)"
+        f" (one-sided t-test of the log ratios, Benjamini-Hochberg adjusted) and the ratio exceeds"
+        f" 1 + {options.threshold:.0%}; the interval is each case's own, two-sided {2 * options.confidence - 1:.0%};"
+        f" a lone pair far from the others is left out (outliers) (step time: "
         + (
             "in units of the fixed reference workload timed beside it, per process)"
             if options.statistic == "reference"

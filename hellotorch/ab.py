@@ -244,7 +244,13 @@ def verdicts(samples: AbSamples, options: AbOptions) -> pd.DataFrame:
             b, h = sides["base"].get(case, []), sides["head"].get(case, [])
             if min(len(b), len(h)) >= 2:
                 also = estimate(b, h, confidence=options.confidence)
-                other.update({f"ratio_{statistic}": also.ratio, f"ci_low_{statistic}": also.low, f"ci_high_{statistic}": also.high})
+                other.update(
+                    {
+                        f"ratio_{statistic}": also.ratio,
+                        f"ci_low_{statistic}": also.low,
+                        f"ci_high_{statistic}": also.high,
+                    }
+                )
         rows.append(
             {
                 "case": case,
@@ -306,6 +312,7 @@ def to_markdown(table: pd.DataFrame, base: Side, head: Side, options: AbOptions,
 
     regressions = int((table["verdict"] == "REGRESSION").sum())
     failed = int(table["verdict"].str.startswith("FAILED").sum())
+    undecided = int((table["verdict"] == "undecided").sum())
     verdict = "FAIL" if regressions or failed else "PASS"
     view = table.copy()
     for column in ("base_ms", "head_ms", "base_x_ref", "head_x_ref"):
@@ -325,7 +332,12 @@ def to_markdown(table: pd.DataFrame, base: Side, head: Side, options: AbOptions,
         ]
         view = view.drop(columns=["p_slower", "p_slower_adjusted"])
     lines = [
-        f"**hellotorch ab: {verdict}**: {regressions} regression(s), {failed} failed, in {len(table)} case(s)",
+        f"**hellotorch ab: {verdict}**: {regressions} regression(s), {failed} failed, in {len(table)} case(s)"
+        + (
+            f"; {undecided} undecided after {int(table['pairs'].max())} pair(s) (more pairs would tell: --max-pairs)"
+            if undecided
+            else ""
+        ),
         "",
         f"- base: {base.describe}",
         f"- head: {head.describe}",

@@ -82,6 +82,49 @@ def test_a_pair_far_from_the_rest_is_left_out_only_from_more_than_three_so_three
     assert four["outliers"].tolist() == [1] and four["verdict"].tolist() == ["same"]
 
 
+def _many(ratios_per_case: dict[str, list[float]]) -> AbSamples:
+    return AbSamples(
+        base={case: [1e-3] * len(ratios) for case, ratios in ratios_per_case.items()},
+        head={case: [1e-3 * r for r in ratios] for case, ratios in ratios_per_case.items()},
+    )
+
+
+UNCHANGED = [1.0, 0.99, 1.01]
+
+
+def test_a_lone_slowdown_significant_on_its_own_is_undecided_among_many_cases_until_more_pairs_show_it():
+    lone = [1.05, 1.06, 1.04]  # p = 0.006 on its own: under 5 %, not under 5 % across 31 cases
+    table = verdicts(_many({"slow": lone, **{f"same-{i}": UNCHANGED for i in range(30)}}), AbOptions())
+    slow = table.set_index("case").loc["slow"]
+    assert slow["p_slower"] < 0.05 < slow["p_slower_adjusted"] and slow["verdict"] == "undecided"
+    assert (table["verdict"] != "REGRESSION").all()
+    # Alone, the same pairs are a regression; among many, three more pairs make it one.
+    assert verdicts(_many({"slow": lone}), AbOptions())["verdict"].tolist() == ["REGRESSION"]
+    six = verdicts(_many({"slow": lone * 2, **{f"same-{i}": UNCHANGED * 2 for i in range(30)}}), AbOptions())
+    assert six.set_index("case").loc["slow", "verdict"] == "REGRESSION"
+
+
+def test_a_slowdown_that_moves_many_cases_is_caught_at_three_pairs():
+    cases = {f"case-{i}": [1.05 + 0.01 * (i % 3), 1.06, 1.04] for i in range(31)}
+    assert (verdicts(_many(cases), AbOptions())["verdict"] == "REGRESSION").all()
+
+
+def test_simulated_a_a_runs_of_many_cases_rarely_flag_one_where_a_test_per_case_would_often():
+    # 31 cases, 3 pairs, per-pair spread of the log ratio 4.4 % (the A/A of quick measured this median).
+    import numpy as np
+
+    rng = np.random.default_rng(20261203)
+    flagged = flagged_per_case = 0
+    runs = 60
+    for _ in range(runs):
+        cases = {f"case-{i}": list(np.exp(rng.normal(0.0, 0.044, size=3))) for i in range(31)}
+        table = verdicts(_many(cases), AbOptions())
+        flagged += bool((table["verdict"] == "REGRESSION").any())
+        flagged_per_case += bool(((table["p_slower"] < 0.05) & (table["ratio"] > 1.02)).any())
+    assert flagged <= 0.1 * runs  # the false discovery rate is held at 5 %; all nulls make it the family's rate
+    assert flagged_per_case >= 0.5 * runs  # 1 - 0.95**31 = 80 % without the adjustment, less the 2 % threshold
+
+
 def test_the_report_says_the_verdict_and_the_thread_count_it_was_measured_at():
     options = AbOptions(threads=1)
     table = verdicts(_samples([1.05, 1.06, 1.05]), options)

@@ -267,8 +267,9 @@ def verdicts(samples: AbSamples, options: AbOptions) -> pd.DataFrame:
                 **other,
             }
         )
-    table = pd.DataFrame(rows + failed_rows)
-    return table.sort_values("case", kind="stable").reset_index(drop=True) if len(table) else table
+    if not rows + failed_rows:  # nothing measured on either side: a table with no rows, never a KeyError
+        return pd.DataFrame(columns=["case", "pairs", "verdict"])
+    return pd.DataFrame(rows + failed_rows).sort_values("case", kind="stable").reset_index(drop=True)
 
 
 def run_ab(
@@ -313,7 +314,8 @@ def to_markdown(table: pd.DataFrame, base: Side, head: Side, options: AbOptions,
     regressions = int((table["verdict"] == "REGRESSION").sum())
     failed = int(table["verdict"].str.startswith("FAILED").sum())
     undecided = int((table["verdict"] == "undecided").sum())
-    verdict = "FAIL" if regressions or failed else "PASS"
+    # Fails closed: an A/B that compared no case has shown nothing (every case skipped, say).
+    verdict = "FAIL" if regressions or failed or not len(table) else "PASS"
     view = table.copy()
     for column in ("base_ms", "head_ms", "base_x_ref", "head_x_ref"):
         if column in view:
@@ -333,6 +335,7 @@ def to_markdown(table: pd.DataFrame, base: Side, head: Side, options: AbOptions,
         view = view.drop(columns=["p_slower", "p_slower_adjusted"])
     lines = [
         f"**hellotorch ab: {verdict}**: {regressions} regression(s), {failed} failed, in {len(table)} case(s)"
+        + ("; no case was measured on either side" if not len(table) else "")
         + (
             f"; {undecided} undecided after {int(table['pairs'].max())} pair(s) (more pairs would tell: --max-pairs)"
             if undecided

@@ -343,3 +343,17 @@ def test_auto_reads_a_profile_file_in_the_repository_without_importing_its_plug_
     assert choose_statistic("auto", profile="mine.toml", one_interpreter=True, folders=folders) == "reference"
     assert choose_statistic("auto", profile="plain.toml", one_interpreter=True, folders=folders) == "median"
     assert choose_statistic("auto", profile="absent.toml", one_interpreter=True, folders=folders) == "median"
+
+
+def test_an_ab_that_compared_no_case_fails_closed(tmp_path, monkeypatch):
+    # Every case skipped on both sides (a device this machine lacks, say) has shown nothing: not a pass.
+    empty = verdicts(AbSamples(), AbOptions())
+    text = to_markdown(empty, Side("base", sys.executable), Side("head", sys.executable), AbOptions(), wall_s=1.0)
+    assert text.startswith("**hellotorch ab: FAIL**") and "no case was measured" in text
+
+    import hellotorch.ab
+
+    monkeypatch.setattr(hellotorch.ab, "run_ab", lambda *args, **kwargs: (empty, AbSamples()))
+    argv = ["ab", "--base", "HEAD", "--head", "HEAD", "--output", str(tmp_path / "ab")]
+    code, out, _ = run_cli([*argv, "--history", str(tmp_path / "history.sqlite"), "--statistic", "median"])
+    assert code == 1 and "FAIL" in out and (tmp_path / "ab" / "ab.md").is_file()

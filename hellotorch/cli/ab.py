@@ -117,5 +117,6 @@ def run_ab_command(args: argparse.Namespace) -> int:
     write_text_atomic(out / "ab.csv", table.to_csv(index=False))
     print(text)
     print(f"hellotorch ab: wrote ab.md and ab.csv in {out}; side runs recorded in {history_path}")
-    bad = table["verdict"].eq("REGRESSION") | table["verdict"].str.startswith("FAILED")
-    return ExitCode.CHECK_FAILED if bad.any() else ExitCode.OK
+    bad = table["verdict"].eq("REGRESSION") | table["verdict"].astype(str).str.startswith("FAILED")
+    # Fails closed: no case compared (every case skipped on this machine, say) is not a pass.
+    return ExitCode.CHECK_FAILED if bad.any() or table.empty else ExitCode.OK

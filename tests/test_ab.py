@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from hellotorch.ab import AbOptions, AbSamples, order, ratio_interval, to_markdown, verdicts
+from hellotorch.ab import AbOptions, AbSamples, order, to_markdown, verdicts
 from hellotorch.absides import Side
+from hellotorch.abstats import ratio_interval
 from hellotorch.errors import BadInput
 
 from .fixtures_util import run_cli
@@ -52,8 +53,6 @@ def test_a_lone_pair_far_from_the_rest_is_left_out_and_counted():
     assert table["outliers"].tolist() == [1] and table["verdict"].tolist() == ["same"]
     assert table["ratio"].iloc[0] == pytest.approx(1.0, abs=0.002)
     # Without leaving it out the same pairs were undecided: the interval spanned 1.02.
-    from hellotorch.ab import ratio_interval
-
     _, low, high = ratio_interval([1.0] * 6, [1.004, 0.997, 1.13, 1.001, 0.995, 1.003], confidence=0.95)
     assert low < 1 < 1.02 < high
 
@@ -67,8 +66,6 @@ def test_a_lone_pair_far_from_the_rest_is_left_out_and_counted():
     ],
 )
 def test_pairs_that_move_together_or_spread_evenly_are_all_kept(ratios):
-    from hellotorch.ab import ratio_interval
-
     table = verdicts(_samples(ratios), AbOptions())
     assert table["outliers"].tolist() == [0]
     kept_all = ratio_interval([1.0] * 6, ratios, confidence=0.95)

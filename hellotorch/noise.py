@@ -6,13 +6,18 @@ thread count and keeps, per case and metric, the coefficient of variation
 (sample standard deviation over mean) across the runs. A later run is then
 judged against that case's own noise:
 
-    allowed change = min(MAX_ALLOWED, max(MIN_ALLOWED, NOISE_Z * cv * sqrt(1 + 1 / runs)))
+    allowed change = min(MAX_ALLOWED, max(MIN_ALLOWED, t * cv * sqrt(1 + 1 / runs)))
 
-The square root is the spread of a difference between one new run and a
-baseline that is the median of ``runs`` calibration runs (the median's
-variance is close enough to the mean's for this). ``NOISE_Z = 3`` keeps a
-false alarm rare (one-sided 0.1 % per case and metric on normal noise) even
-though a CV from five runs is itself uncertain. ``MAX_ALLOWED`` is the
+That is a prediction bound for one new run. The square root is the spread
+of a difference between one new run and a baseline that is the median of
+``runs`` calibration runs (the median's variance is close enough to the
+mean's for this). ``t`` is Student's quantile with ``runs - 1`` degrees of
+freedom at the one-sided level of ``NOISE_Z = 3`` sigmas (0.135 % per case
+and metric): a CV from a few runs is itself uncertain, and using 3 as if
+it were known let 7 of 12 unchanged ``quick`` runs fail the gate with
+3- and 6-run calibrations (docs/methodology.md). With 5 runs t is 6.6,
+with 10 it is 4.1, with 30 it is 3.3: calibrate over more runs
+(``calibrate --from-runs`` takes past ones) for a tighter gate. ``MAX_ALLOWED`` is the
 default rule's cap too: a case noisier than that cannot vouch for itself,
 and a collapse must still fail. docs/methodology.md has the measured
 false-alarm and detection rates.
@@ -55,8 +60,8 @@ class CaseNoise:
     labels: str = ""
 
     def explained(self, z: float = NOISE_Z) -> float:
-        """The change (a fraction) this case's noise explains, uncapped."""
-        return max(MIN_ALLOWED, z * self.cv * math.sqrt(1 + 1 / self.runs))
+        """The change (a fraction) this case's noise explains, uncapped: a prediction bound at ``z`` sigmas' level."""
+        return max(MIN_ALLOWED, student_quantile(z, self.runs - 1) * self.cv * math.sqrt(1 + 1 / self.runs))
 
     def allowed(self, z: float = NOISE_Z) -> float:
         """The largest change (a fraction) the gate lets pass: what the noise explains, at most ``MAX_ALLOWED``."""
@@ -67,6 +72,13 @@ class CaseNoise:
         if self.explained() > MAX_ALLOWED:
             text += f"; capped at {MAX_ALLOWED:.0%}, too noisy to vouch for itself"
         return text
+
+
+def student_quantile(z: float, degrees_of_freedom: int) -> float:
+    """Student's t at the one-sided level a normal ``z`` has: ``z`` itself once the spread is known well."""
+    from scipy import stats
+
+    return float(stats.t.isf(stats.norm.sf(z), df=max(1, degrees_of_freedom)))
 
 
 NoiseTable = Mapping[tuple[str, str], CaseNoise]

@@ -53,7 +53,15 @@ def test_the_allowance_grows_with_the_noise_and_has_a_floor():
     quiet = CaseNoise("c", "speedup", 5, 1.0, 0.0001, "2026-11-29")
     noisy = CaseNoise("c", "speedup", 5, 1.0, 0.02, "2026-11-29")
     assert quiet.allowed() == MIN_ALLOWED
-    assert noisy.allowed() == pytest.approx(3 * 0.02 * math.sqrt(1.2))
+    # Student's t with 4 degrees of freedom at 3 sigmas' one-sided level (0.135 %): 6.6, not 3.
+    assert noisy.allowed() == pytest.approx(6.620 * 0.02 * math.sqrt(1.2), rel=1e-3)
+
+
+def test_the_allowance_is_a_prediction_bound_that_tightens_with_more_calibration_runs():
+    # A CV from few runs is uncertain: t, not z. With many runs t comes down to z.
+    allowed = {runs: CaseNoise("c", "speedup", runs, 1.0, 0.01, "2026-12-03").allowed() for runs in (3, 5, 10, 100)}
+    assert allowed[3] > allowed[5] > allowed[10] > allowed[100]
+    assert allowed[100] == pytest.approx(3 * 0.01 * math.sqrt(1.01), rel=0.05)
 
 
 def test_a_very_noisy_case_cannot_excuse_a_collapse_and_the_finding_says_why(tmp_path):
@@ -113,7 +121,7 @@ def test_a_calibrated_step_time_is_gated_for_eager_cases_too(tmp_path):
 
 
 def test_the_step_time_is_gated_in_reference_units_where_both_runs_and_the_calibration_have_them(tmp_path):
-    runs = [_scaled(tmp_path, f"cal-{i}", step=1 + i / 200, reference=0.5 * (1 + i / 400)) for i in range(3)]
+    runs = [_scaled(tmp_path, f"cal-{i}", step=1 + i / 200, reference=0.5 * (1 + i / 400)) for i in range(5)]
     noise = {(n.case_id, n.metric): n for n in calibrate(runs)}
     assert noise[(EAGER, "step_per_reference")].cv < noise[(EAGER, "median_ms")].cv
     baseline = _scaled(tmp_path, "base", reference=0.5)

@@ -14,12 +14,12 @@ of a difference between one new run and a baseline that is the median of
 mean's for this). ``t`` is Student's quantile with ``runs - 1`` degrees of
 freedom at the one-sided level of ``NOISE_Z = 3`` sigmas (0.135 % per case
 and metric): a CV from a few runs is itself uncertain, and using 3 as if
-it were known let 7 of 12 unchanged ``quick`` runs fail the gate with
-3- and 6-run calibrations (docs/methodology.md). With 5 runs t is 6.6,
-with 10 it is 4.1, with 30 it is 3.3: calibrate over more runs
-(``calibrate --from-runs`` takes past ones) for a tighter gate. ``MAX_ALLOWED`` is the
-default rule's cap too: a case noisier than that cannot vouch for itself,
-and a collapse must still fail. docs/methodology.md has the measured
+it were known let 18 of 24 unchanged ``quick`` runs fail the gate with
+3- and 6-run calibrations, where t let 4 (docs/methodology.md). With 5
+runs t is 6.6, with 10 it is 4.1, with 30 it is 3.3: calibrate over more
+runs (``calibrate --from-runs`` takes past ones) for a tighter gate.
+``MAX_ALLOWED`` is the default rule's cap too: a case noisier than that
+cannot vouch for itself, and a collapse must still fail. docs/methodology.md has the measured
 false-alarm and detection rates.
 """
 

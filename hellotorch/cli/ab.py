@@ -5,9 +5,9 @@ default the working folder); ``--base-python PY --head-python PY`` two
 environments (two PyTorch installs) on the code as it is; the two combine.
 Writes ``ab.md`` and ``ab.csv`` and keeps each side's run folder in
 ``--output``; every side's run is recorded in the history. Exit 0 when no
-case regressed, 1 when one did or failed or no case was compared, 2 on bad input (a ref that names
-no commit, an interpreter without torch, a side that refuses the request),
-130 when interrupted.
+case regressed, 1 when one did or failed or no case was compared, 2 on
+bad input (a ref that names no commit, an interpreter without torch, a
+side that refuses the request), 130 when interrupted.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ export HELLOTORCH_THREADS := $(THREADS)
 BIND ?=
 export HELLOTORCH_BIND_THREADS := $(BIND)
 
-.PHONY: help install test bench report compare gate baseline lint clean need-run
+.PHONY: help install test test-all bench report compare gate baseline lint clean need-run
 
 need-run:
 	@test -n "$(RUN)" || { echo "no complete run folder under results/: run 'make bench' first, or pass RUN=results/run-..." >&2; exit 2; }
@@ -43,7 +43,10 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed ## create .venv and install hellotorch (reuses an importable torch)
 
-test: install ## run the test suite (CPU, a few minutes)
+test: install ## the fast inner loop: every test but the slow ones (CPU, under 4 min from a fresh clone)
+	$(PY) -m pytest tests -q -m "not slow"
+
+test-all: install ## the whole suite, slow tests included (child suites, torchrun, compile workers, A/B): what CI runs
 	$(PY) -m pytest tests -q
 
 bench: install ## run the benchmark profile PROFILE on DEVICE, then build its report

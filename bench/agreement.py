@@ -5,7 +5,7 @@ so the three clocks are compared close together, in alternation: the suite
 itself (``hellotorch bench --case ID`` in a subprocess, its pytest-benchmark
 median), then a bare ``time.perf_counter`` loop and
 ``torch.utils.benchmark.Timer(...).blocked_autorange()`` on the same step
-built the same way (:func:`hellotorch.benchrun.build_setup`, ``warm_up``) in
+built the same way (:func:`hellotorch.suite.measure_case.build_setup`, ``warm_up``) in
 this process; repeated ``--rounds`` times, the order rotating each round,
 with a pause after each subprocess. It prints each clock's median over
 the rounds and the ratios to the suite's:
@@ -28,10 +28,10 @@ from pathlib import Path
 import torch
 import torch.utils.benchmark as torch_benchmark
 
-from hellotorch.benchrun import build_setup, warm_up
-from hellotorch.devices import set_threads
-from hellotorch.profiles import build_profile
-from hellotorch.timing import synchronized_clock
+from hellotorch.measuring.clock import synchronized_clock
+from hellotorch.profiles.named import build_profile
+from hellotorch.suite.measure_case import build_setup, warm_up
+from hellotorch.training.devices import set_threads
 
 LOOP_BLOCKS = 50
 # The machine stays busy for a moment after the suite's subprocess exits;

@@ -1,7 +1,7 @@
 """The repository's benchmark suite: a thin layer over the one the package ships.
 
 ``pytest bench --hellotorch-profile smoke`` runs it from a checkout; the
-hooks, options and fixtures are :mod:`hellotorch.benchsuite.conftest`'s.
+hooks, options and fixtures are :mod:`hellotorch.suite.benchsuite.conftest`'s.
 """
 
-from hellotorch.benchsuite.conftest import *  # noqa: F403
+from hellotorch.suite.benchsuite.conftest import *  # noqa: F403

@@ -4,14 +4,14 @@ One process, one case of the ``quick`` profile (default: the MLP at batch 16
 with AdamW, whole step compiled), measured again and again in short windows
 with the profile's pair settings. Each window prints the
 paired speedup, both arms' step times and the cost of one parallel region
-(:func:`hellotorch.hoststate.parallel_region_us`, probed just before it), so a
+(:func:`hellotorch.measuring.thread_state.parallel_region_us`, probed just before it), so a
 state that lasts tens of seconds shows as a run of windows:
 
     python bench/host_state.py --windows 60            # PyTorch's threads
     python bench/host_state.py --windows 60 --threads 1
 
 It is a benchmark: run it alone. What it showed on this project's machine is
-in docs/methodology.md ("Pinning the threads to cores"); to see the
+in docs/trials.md ("Pinning the threads to cores"); to see the
 threads bound, prefix ``OMP_PROC_BIND=true OMP_PLACES=cores``.
 """
 
@@ -31,11 +31,11 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=16, choices=(16, 64, 256), help="of quick's MLP sweep")
     args = parser.parse_args()
 
-    from hellotorch.benchrun import WARMUP_STEPS, build_setup
-    from hellotorch.devices import set_threads
-    from hellotorch.hoststate import parallel_region_us
-    from hellotorch.measure import paired_speedup
-    from hellotorch.profiles import build_profile
+    from hellotorch.measuring.paired import paired_speedup
+    from hellotorch.measuring.thread_state import parallel_region_us
+    from hellotorch.profiles.named import build_profile
+    from hellotorch.suite.measure_case import WARMUP_STEPS, build_setup
+    from hellotorch.training.devices import set_threads
 
     if args.threads:
         set_threads(args.threads)  # before anything compiles: Inductor specialises to it

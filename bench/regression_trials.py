@@ -30,7 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PROFILE = "bench/trials.toml"
-STEP_FILE = "hellotorch/step.py"
+STEP_FILE = "hellotorch/training/step.py"
 ANCHOR = "    optimizer.step()\n"
 PATCH = """    optimizer.step()
     with torch.no_grad():  # regression trial: {passes} extra elementwise pass(es) over the parameters
@@ -87,10 +87,10 @@ def side_runs(folder: Path, side: str) -> list[Path]:
 
 def history_of(out: Path, name: str, runs: list[Path]) -> list:
     """A copy of the calibrated history with ``runs`` ingested; its change points."""
-    from hellotorch.changepoints import change_points
-    from hellotorch.history import ingest, open_history, trend
-    from hellotorch.noise import load_all_noise
-    from hellotorch.results import load_run
+    from hellotorch.gate.noise import load_all_noise
+    from hellotorch.history.changepoints import change_points
+    from hellotorch.history.store import ingest, open_history, trend
+    from hellotorch.results.runs import load_run
 
     path = out / f"history-{name}.sqlite"
     shutil.copy(out / "calibration.sqlite", path)
@@ -111,9 +111,9 @@ def verdicts_at(folder: Path, pairs: int, statistic: str = "median"):
     Exact, not an estimate: an A/B that stops at ``pairs`` sees these runs and no others, and every statistic
     is read from the same runs, so one set of trials answers for each.
     """
-    from hellotorch.ab import AbSamples, verdicts
-    from hellotorch.absides import AbOptions
-    from hellotorch.results import load_run
+    from hellotorch.ab.run import AbSamples, verdicts
+    from hellotorch.ab.sides import AbOptions
+    from hellotorch.results.runs import load_run
 
     samples = AbSamples(statistic=statistic)
     for pair in range(1, pairs + 1):
@@ -148,9 +148,9 @@ def gate_in_ms(out: Path, kind: str, trials: int, *, history: Path, baseline: Pa
     The same runs, calibration and baseline as the gate that ran; only the
     ``step_per_reference`` calibration is left out, so step times are compared in milliseconds.
     """
-    from hellotorch.gate import GateOptions, gate
-    from hellotorch.noise import noise_for_run
-    from hellotorch.results import load_run
+    from hellotorch.gate.check import GateOptions, gate
+    from hellotorch.gate.noise import noise_for_run
+    from hellotorch.results.runs import load_run
 
     flagged = 0
     for trial in range(1, trials + 1):

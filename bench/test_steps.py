@@ -1,3 +1,3 @@
-"""The benchmark matrix, as the package ships it (:mod:`hellotorch.benchsuite.test_steps`)."""
+"""The benchmark matrix, as the package ships it (:mod:`hellotorch.suite.benchsuite.test_steps`)."""
 
-from hellotorch.benchsuite.test_steps import test_step  # noqa: F401
+from hellotorch.suite.benchsuite.test_steps import test_step  # noqa: F401

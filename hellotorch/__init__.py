@@ -15,22 +15,22 @@ from typing import Any
 __version__ = "0.2.0"
 
 _PUBLIC = {
-    "COMPILE_MODES": "hellotorch.compiling",
-    "CompileConfig": "hellotorch.compiling",
-    "SilentEagerError": "hellotorch.compiling",
-    "bind_step": "hellotorch.compiling",
+    "COMPILE_MODES": "hellotorch.training.compiling",
+    "CompileConfig": "hellotorch.training.compiling",
+    "SilentEagerError": "hellotorch.training.compiling",
+    "bind_step": "hellotorch.training.compiling",
     "MODELS": "hellotorch.models",
     "build_model": "hellotorch.models",
     "make_batch": "hellotorch.models",
-    "OPTIMIZERS": "hellotorch.optimizers",
-    "build_optimizer": "hellotorch.optimizers",
-    "forward_backward": "hellotorch.step",
-    "train_step": "hellotorch.step",
-    "FinetuneConfig": "hellotorch.config",
-    "RunConfig": "hellotorch.config",
-    "prepare_finetuning": "hellotorch.training",
-    "prepare_training": "hellotorch.training",
-    "train": "hellotorch.training",
+    "OPTIMIZERS": "hellotorch.training.optimizers",
+    "build_optimizer": "hellotorch.training.optimizers",
+    "forward_backward": "hellotorch.training.step",
+    "train_step": "hellotorch.training.step",
+    "FinetuneConfig": "hellotorch.training.config",
+    "RunConfig": "hellotorch.training.config",
+    "prepare_finetuning": "hellotorch.training.loops",
+    "prepare_training": "hellotorch.training.loops",
+    "train": "hellotorch.training.loops",
 }
 
 __all__ = sorted(_PUBLIC)

@@ -2,8 +2,8 @@
 
 A case is described by plain fields (task, device, model, batch_size,
 optimizer, implementation, dtype, mode, scope, backend), whether it comes
-from a :class:`~hellotorch.cases.BenchCase`, a row of the results table, a
-stored record or a :class:`~hellotorch.training.RunConfig` on the command
+from a :class:`~hellotorch.profiles.cases.BenchCase`, a row of the results table, a
+stored record or a :class:`~hellotorch.training.loops.RunConfig` on the command
 line. :func:`case_id` is the pytest id, the results-row key and the gate's
 key; :func:`case_title` is what tables, plots and progress lines print.
 Nothing else in hellotorch formats a case.

@@ -5,7 +5,7 @@ Registered through pytest's ``pytest11`` entry point, like pytest-benchmark's
 test suite. It stays out of the way: it adds no options, changes no
 collection, and imports neither torch nor the rest of hellotorch until a test
 asks for the fixture. Then the test's step is measured eager and compiled
-(:func:`hellotorch.userstep.measure_user_step`) into pytest-benchmark's
+(:func:`hellotorch.suite.user_step.measure_user_step`) into pytest-benchmark's
 ``extra_info``, and the session's JSON gets hellotorch's machine facts, so
 ``hellotorch report`` reads it::
 
@@ -32,7 +32,7 @@ def compile_benchmark(benchmark, request):
     request.config.stash[_USED] = True
 
     def measure(factory, *, name: str | None = None, **options):
-        from hellotorch.userstep import measure_user_step
+        from hellotorch.suite.user_step import measure_user_step
 
         return measure_user_step(factory, benchmark=benchmark, name=name or request.node.name, **options)
 
@@ -43,9 +43,9 @@ def compile_benchmark(benchmark, request):
 def pytest_benchmark_update_machine_info(config, machine_info):
     # Only a session that measured a step pays for collecting (and imports torch).
     if config.stash.get(_USED, False) and "hellotorch" not in machine_info:
-        from hellotorch import envinfo
+        from hellotorch.measuring import machine
 
-        machine_info["hellotorch"] = envinfo.collect()
+        machine_info["hellotorch"] = machine.collect()
 
 
 @pytest.hookimpl(optionalhook=True)

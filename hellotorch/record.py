@@ -1,7 +1,7 @@
 """The declared schema of one benchmark case's record.
 
 The suite writes a case's facts into pytest-benchmark's ``extra_info`` (and
-the run's journal); :mod:`hellotorch.results` reads them back. Both sides use
+the run's journal); :mod:`hellotorch.results.runs` reads them back. Both sides use
 :data:`FIELDS`: the writer through :func:`fields`, which refuses a name that is
 not declared, and the reader through :func:`validate_record`, which checks
 every declared field's type, range and finiteness and names the file and the
@@ -22,7 +22,7 @@ class RecordError(ValueError):
     """A stored record that cannot be trusted; the message names where and which field."""
 
 
-#: The CPU threads' state a measurement was made in (hellotorch.hoststate): "unprobed" where nothing probes it.
+#: The CPU threads' state a measurement was made in (hellotorch.measuring.thread_state): "unprobed" where nothing probes it.
 THREAD_STATES = ("fast", "slow", "unprobed")
 
 
@@ -172,7 +172,7 @@ _FIELDS = (
     Field(
         "step_per_reference",
         float,
-        "step time over the fixed reference workload's (hellotorch.reference), median of interleaved fast-state pairs",
+        "step time over the fixed reference workload's (hellotorch.measuring.reference_workload), median of interleaved fast-state pairs",
         minimum=0,
     ),
     Field("step_per_reference_pairs", int, "interleaved step/reference pairs measured", minimum=1),

@@ -26,9 +26,30 @@ from typing import Any
 BENCHMARK_JSON = "benchmark.json"
 PARTIAL_SUFFIX = ".partial"
 JOURNAL = "cases.jsonl"
+#: the resolved plan (:meth:`hellotorch.profiles.cases.Profile.to_json`) the parent hands the pytest child.
+PLAN = "plan.json"
 CURVES = "loss_curves.csv"
-#: per-process compile samples of the cases that measure their cache states (:mod:`hellotorch.compilecost`).
+#: per-process compile samples of the cases that measure their cache states (:mod:`hellotorch.compilecost.states`).
 COMPILE_COSTS = "compile_costs.jsonl"
+#: Phases of a compile, from the cumulative times PyTorch records per compiled frame.
+PHASES = ("dynamo", "aot_autograd", "inductor_lowering", "codegen_and_compile")
+STATES = ("cold", "warm", "portable")
+VARIANTS = ("whole", "regional")
+#: One row of ``compile_costs.jsonl``: written by :func:`hellotorch.compilecost.states.measure_cache_states`, read by the report.
+COST_FIELDS = (
+    "id",
+    "variant",
+    "state",
+    "process",
+    "compile_s",
+    "steady_s",
+    "load_s",
+    *(f"phase_{phase}_s" for phase in PHASES),
+    "fx_hits",
+    "fx_misses",
+    "aot_hits",
+    "aot_misses",
+)
 CURVE_FIELDS = ("case", "task", "model", "optimizer", "dtype", "mode", "step", "eager_loss", "compiled_loss")
 
 

@@ -57,8 +57,8 @@ def _bytes(root: Path, name: str, content: bytes) -> str:
 def _checkpoints(root: Path) -> dict[str, str]:
     import torch
 
-    from hellotorch.checkpoint import save_checkpoint
     from hellotorch.models import build_model, model_config
+    from hellotorch.training.checkpoint import save_checkpoint
 
     good = save_checkpoint(build_model("mlp"), root / "mlp.pt", model_name="mlp", config=model_config("mlp"))
     base = torch.load(good, weights_only=True)

@@ -12,7 +12,7 @@ import signal
 
 import torch
 
-import hellotorch.benchrun
+import hellotorch.suite.measure_case
 
 FAULT = os.environ.get("HELLOTORCH_FAULT", "")
 _finished = 0
@@ -27,7 +27,7 @@ def pytest_configure(config):
     if not FAULT.startswith("nan:"):
         return
     target = FAULT.split(":", 1)[1]
-    build = hellotorch.benchrun.build_setup
+    build = hellotorch.suite.measure_case.build_setup
 
     def build_with_nan(case):
         setup = build(case)
@@ -36,7 +36,7 @@ def pytest_configure(config):
             setup.batch = (torch.full_like(inputs, float("nan")), targets)
         return setup
 
-    hellotorch.benchrun.build_setup = build_with_nan
+    hellotorch.suite.measure_case.build_setup = build_with_nan
 
 
 def pytest_runtest_teardown(item, nextitem):
@@ -47,7 +47,7 @@ def pytest_runtest_teardown(item, nextitem):
 
 
 def _interrupt_inside(target):
-    build = hellotorch.benchrun.build_setup
+    build = hellotorch.suite.measure_case.build_setup
 
     def build_then_interrupt(case):
         setup = build(case)
@@ -55,4 +55,4 @@ def _interrupt_inside(target):
             os.kill(os.getpid(), signal.SIGINT)
         return setup
 
-    hellotorch.benchrun.build_setup = build_then_interrupt
+    hellotorch.suite.measure_case.build_setup = build_then_interrupt

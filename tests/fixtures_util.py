@@ -50,7 +50,7 @@ def run_cli(argv) -> tuple[int, str, str]:
 
 def adamw_case(*, model: str = "mlp", batch_size: int = 64, mode: str = "eager", scope: str = "-", **fields):
     """A CPU fp32 AdamW (for-loop) training case; ``fields`` sets any other BenchCase field."""
-    from hellotorch.cases import BenchCase
+    from hellotorch.profiles.cases import BenchCase
 
     fields.setdefault("task", "train")
     return BenchCase(

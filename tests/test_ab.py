@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from hellotorch.ab import AbOptions, AbSamples, order, to_markdown, verdicts
-from hellotorch.absides import Side
-from hellotorch.abstats import ratio_interval
+from hellotorch.ab.run import AbOptions, AbSamples, order, to_markdown, verdicts
+from hellotorch.ab.sides import Side
+from hellotorch.ab.stats import ratio_interval
 from hellotorch.errors import BadInput
 
 from .fixtures_util import run_cli
@@ -199,6 +199,7 @@ def _project(tmp_path, *, extra: int):
     return repo
 
 
+@pytest.mark.slow
 def test_ab_of_two_commits_of_a_project_measures_each_commit_in_its_own_checkout(tmp_path):
     """A user's project with a plug-in model, two commits: each side's runs come from its own commit.
 
@@ -208,7 +209,7 @@ def test_ab_of_two_commits_of_a_project_measures_each_commit_in_its_own_checkout
 
     import pandas as pd
 
-    from hellotorch.results import load_run
+    from hellotorch.results.runs import load_run
 
     repo = _project(tmp_path, extra=60)
     commits = {
@@ -247,6 +248,7 @@ def test_ab_refuses_a_python_without_torch(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_ab_stopped_with_sigterm_exits_130_and_leaves_no_worktree(tmp_path):
     """A cancelled CI job: the side is stopped, its checkout removed, exit 130."""
     import time
@@ -280,7 +282,7 @@ def _with_reference(value: float, version: int):
 
 
 def test_the_reference_statistic_compares_steps_in_reference_units_and_never_two_units(tmp_path):
-    from hellotorch.results import load_run
+    from hellotorch.results.runs import load_run
 
     from .fixtures_util import edited_run
 
@@ -325,14 +327,14 @@ TRIALS_PROFILE = str(Path(__file__).resolve().parent.parent / "bench" / "trials.
     ],
 )
 def test_auto_picks_the_reference_statistic_only_where_it_is_measured_and_meaningful(profile, one_interpreter, chosen):
-    from hellotorch.absides import choose_statistic
+    from hellotorch.ab.sides import choose_statistic
 
     assert choose_statistic("auto", profile=profile, one_interpreter=one_interpreter) == chosen
     assert choose_statistic("min", profile=profile, one_interpreter=one_interpreter) == "min"
 
 
 def test_auto_reads_a_profile_file_in_the_repository_without_importing_its_plug_ins(tmp_path):
-    from hellotorch.absides import choose_statistic
+    from hellotorch.ab.sides import choose_statistic
 
     (tmp_path / "mine.toml").write_text('models = ["not_importable_here:spec"]\nreference = true\n')
     (tmp_path / "plain.toml").write_text('models = ["not_importable_here:spec"]\n')
@@ -348,9 +350,9 @@ def test_an_ab_that_compared_no_case_fails_closed(tmp_path, monkeypatch):
     text = to_markdown(empty, Side("base", sys.executable), Side("head", sys.executable), AbOptions(), wall_s=1.0)
     assert text.startswith("**hellotorch ab: FAIL**") and "no case was measured" in text
 
-    import hellotorch.ab
+    import hellotorch.ab.run
 
-    monkeypatch.setattr(hellotorch.ab, "run_ab", lambda *args, **kwargs: (empty, AbSamples()))
+    monkeypatch.setattr(hellotorch.ab.run, "run_ab", lambda *args, **kwargs: (empty, AbSamples()))
     argv = ["ab", "--base", "HEAD", "--head", "HEAD", "--output", str(tmp_path / "ab")]
     code, out, _ = run_cli([*argv, "--history", str(tmp_path / "history.sqlite"), "--statistic", "median"])
     assert code == 1 and "FAIL" in out and (tmp_path / "ab" / "ab.md").is_file()

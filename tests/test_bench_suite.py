@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from hellotorch.labels import ID_FIELDS
-from hellotorch.profiles import PROFILES, build_profile
+from hellotorch.profiles.named import PROFILES, build_profile
 from hellotorch.record import FIELDS
 
 TESTS = Path(__file__).parent
@@ -40,6 +40,9 @@ COMPILED = (
     "parity",
     "parity_max_abs_diff",
 )
+
+#: Every test here starts a pytest-benchmark suite in a child process.
+pytestmark = pytest.mark.slow
 
 
 def bench(tmp_path, *args, fault=""):
@@ -171,7 +174,7 @@ def test_quick_profile_covers_what_it_promises():
 
 
 def test_full_profile_has_autotune_dynamic_bf16_and_every_optimizer():
-    from hellotorch.optimizers import OPTIMIZERS
+    from hellotorch.training.optimizers import OPTIMIZERS
 
     cases = build_profile("full").cases
     assert {"max-autotune-no-cudagraphs", "dynamic"} <= {c.mode for c in cases}
@@ -210,7 +213,7 @@ def test_a_keyword_that_matches_nothing_is_exit_2_and_leaves_no_run_folder(tmp_p
 
 
 def test_k_selects_by_case_id_not_by_the_folders_the_suite_lives_in():
-    from hellotorch.suite import select_by_keyword
+    from hellotorch.suite.launch import select_by_keyword
 
     ids = [case.id for case in build_profile("smoke").cases]
     # pytest's own -k also matched the 'hellotorch/' folder: -k hello selected every case.

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from hellotorch.changepoints import find_steps, placement_sigma, robust_sigma
-from hellotorch.results import load_run
+from hellotorch.history.changepoints import find_steps, placement_sigma, robust_sigma
+from hellotorch.results.runs import load_run
 
 from .fixtures_util import edited_run, run_cli
 from .test_noise import COMPILED

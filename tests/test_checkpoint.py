@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from hellotorch.checkpoint import CheckpointError, load_checkpoint, load_into, read_checkpoint, save_checkpoint
 from hellotorch.models import build_model, model_config
+from hellotorch.training.checkpoint import CheckpointError, load_checkpoint, load_into, read_checkpoint, save_checkpoint
 
 
 def _equal(a, b):

@@ -24,7 +24,7 @@ def test_tutorial_run_prints_progress_and_a_falling_final_loss(capsys):
 
 def test_linear_trains_on_the_tutorials_four_rows_and_its_loss_falls(capsys):
     from hellotorch.models import LINEAR_X, LINEAR_Y
-    from hellotorch.training import RunConfig, prepare_training
+    from hellotorch.training.loops import RunConfig, prepare_training
 
     setup = prepare_training(RunConfig(model="linear"))
     inputs, targets = setup.batch
@@ -128,6 +128,7 @@ def test_cuda_absent_is_exit_2_with_reason():
     assert code == 2 and "CUDA is not available" in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_corrupt_and_mismatched_checkpoints_exit_2(tmp_path, mlp_checkpoint):
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(b"\x00garbage")
@@ -143,12 +144,12 @@ def test_corrupt_and_mismatched_checkpoints_exit_2(tmp_path, mlp_checkpoint):
 
 
 def test_a_failing_step_is_one_line_and_exit_1(monkeypatch, capsys):
-    import hellotorch.compiling
+    import hellotorch.training.compiling
 
     def explode(*args, **kwargs):
         raise RuntimeError("backend compiler failed\ndeep inductor traceback text")
 
-    monkeypatch.setattr(hellotorch.compiling, "train_step", explode)
+    monkeypatch.setattr(hellotorch.training.compiling, "train_step", explode)
     monkeypatch.delenv("HELLOTORCH_DEBUG", raising=False)
     assert main(["train", "--steps", "1"]) == 1
     err = capsys.readouterr().err
@@ -156,12 +157,12 @@ def test_a_failing_step_is_one_line_and_exit_1(monkeypatch, capsys):
 
 
 def test_an_internal_error_is_one_line_and_exit_70(monkeypatch, capsys):
-    import hellotorch.workflows
+    import hellotorch.training.workflows
 
     def bug(*args, **kwargs):
         raise KeyError("oops")
 
-    monkeypatch.setattr(hellotorch.workflows, "prepare_training", bug)
+    monkeypatch.setattr(hellotorch.training.workflows, "prepare_training", bug)
     monkeypatch.delenv("HELLOTORCH_DEBUG", raising=False)
     assert main(["train", "--steps", "1"]) == 70
     err = capsys.readouterr().err.strip()

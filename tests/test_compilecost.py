@@ -12,12 +12,13 @@ import pandas as pd
 import pytest
 import torch
 
-from hellotorch.compilecost import COST_FIELDS, measure_cache_states, regional_variant
-from hellotorch.compiletable import cache_state_frame, phase_frame
-from hellotorch.compileworker import compile_phases
-from hellotorch.profilefile import load_profile_file
-from hellotorch.scenarios import RecompileLimitHit, run_scenario
-from hellotorch.training import prepare
+from hellotorch.compilecost.states import measure_cache_states, regional_variant
+from hellotorch.compilecost.worker import compile_phases
+from hellotorch.measuring.recompile_scenarios import RecompileLimitHit, run_scenario
+from hellotorch.profiles.file import load_profile_file
+from hellotorch.results.compile_tables import cache_state_frame, phase_frame
+from hellotorch.runfiles import COST_FIELDS
+from hellotorch.training.loops import prepare
 
 from .fixtures_util import adamw_case
 
@@ -125,6 +126,7 @@ def test_profile_files_measure_cache_states_unless_told_not_to(tmp_path):
         load_profile_file(path, devices=("cpu",))
 
 
+@pytest.mark.slow
 def test_cache_states_in_fresh_processes_save_and_load_portable_artifacts():
     rows = []
     fields = measure_cache_states(_case(model="linear", batch=4), processes=1, regional=False, on_rows=rows.extend)
@@ -138,7 +140,7 @@ def test_cache_states_in_fresh_processes_save_and_load_portable_artifacts():
 
 
 def test_cuda_graphs_extra_memory_is_reported_on_its_own():
-    from hellotorch.table import _cudagraph_extra_mb
+    from hellotorch.results.table import _cudagraph_extra_mb
 
     common = dict(task="train", device="cuda", model="mlp", batch_size=64, optimizer="adamw", dtype="float32")
     common.update(strategy="none", world_size=1, scope="step", backend="inductor", implementation="forloop")

@@ -4,21 +4,28 @@ The launches are real 2-rank gloo runs on the CPU (a few seconds each; the
 compiled ones use the warm Inductor cache after the first run).
 """
 
+import dataclasses
+import json
 import os
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import pytest
 import torch
 
-from hellotorch.distbench import SlowestRankTimer, distributed_curve
-from hellotorch.distparity import compare_with_one_process
+import hellotorch.distributed.bench
+from hellotorch.distributed.bench import SlowestRankTimer, distributed_curve, measure_distributed_case
+from hellotorch.distributed.strategies import Parallelism, check_ranks_fit
+from hellotorch.distributed.torchrun import Launch, LaunchFailed, launch_case, request_payload
+from hellotorch.distributed.worker import read_request
 from hellotorch.labels import case_id
-from hellotorch.launcher import Launch, LaunchFailed, launch_case
-from hellotorch.parallel import Parallelism, check_ranks_fit
-from hellotorch.profiles import build_profile
+from hellotorch.parity.distributed import compare_with_one_process
+from hellotorch.profiles.cases import Profile
+from hellotorch.profiles.named import build_profile
+from hellotorch.settings import Measurement
 
 from .fixtures_util import adamw_case
 
@@ -88,6 +95,7 @@ def test_the_slowest_rank_timer_replays_its_rounds_to_pytest_benchmark():
     assert intervals == [0.5, 0.25, 2.0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "strategy, mode, scope",
     [("ddp", "eager", "-"), ("ddp", "default", "step"), ("fsdp2", "eager", "-"), ("fsdp2", "default", "blocks")],
@@ -103,12 +111,14 @@ def test_two_gloo_ranks_learn_what_one_process_learns(strategy, mode, scope):
     assert report["losses"][-1] < report["losses"][0]
 
 
+@pytest.mark.slow
 def test_fine_tuning_under_ddp_keeps_parity_with_one_process():
     case = _case(task="finetune")
     parity = compare_with_one_process(case, distributed_curve(case, steps=6, timeout_s=300)["losses"])
     assert parity.verdict == "pass", parity.reason
 
 
+@pytest.mark.slow
 def test_a_planted_difference_fails_parity():
     case = _case()
     losses = distributed_curve(case, steps=4, timeout_s=300)["losses"]
@@ -136,6 +146,7 @@ def _fault_case(model: str):
     return _case(model=f"tests.rank_faults:{model}")
 
 
+@pytest.mark.slow
 def test_a_rank_that_dies_fails_the_case_with_its_reason_and_leaves_nothing_behind():
     started = time.monotonic()
     with pytest.raises(LaunchFailed, match=r"rank 1 died \(exit status 7\)"):
@@ -144,6 +155,7 @@ def test_a_rank_that_dies_fails_the_case_with_its_reason_and_leaves_nothing_behi
     assert _distworkers("crash_on_rank1") == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "collective_timeout_s, timeout_s, expected",
     [(8, 60, "Timed out waiting 8000ms"), (300, 15, "timed out after 15 s")],
@@ -155,7 +167,8 @@ def test_a_rank_that_hangs_is_stopped_at_the_timeout_and_leaves_nothing_behind(
     # wait, or, when collectives would wait longer, the launcher stops the group.
     launch = Launch(
         _fault_case("hang_on_rank1"),
-        {"parity_steps": 6, "curve_only": True},
+        Measurement(parity_steps=6),
+        curve_only=True,
         timeout_s=timeout_s,
         collective_timeout_s=collective_timeout_s,
     )
@@ -167,6 +180,7 @@ def test_a_rank_that_hangs_is_stopped_at_the_timeout_and_leaves_nothing_behind(
     assert _distworkers("hang_on_rank1") == []
 
 
+@pytest.mark.slow
 def test_a_failed_distributed_case_is_recorded_and_the_run_goes_on(tmp_path):
     profile = tmp_path / "faults.toml"
     profile.write_text(
@@ -185,3 +199,25 @@ def test_a_failed_distributed_case_is_recorded_and_the_run_goes_on(tmp_path):
     assert "rank 1 died (exit status 7)" in done.stdout
     summary = next((tmp_path / "r").glob("run-*/summary.md")).read_text()
     assert "parity vs one process" in summary and "ddp x2" in summary
+
+
+def test_every_measurement_setting_reaches_the_ranks(tmp_path, monkeypatch):
+    # The ranks once got a hand-made dict of 4 keys: speedup_ci, max_pairs, max_pair_seconds and
+    # state_wait_seconds were silently dropped. The request now carries the Measurement whole.
+    measurement = Measurement(
+        pairs=12, speedup_ci=0.07, max_pairs=37, max_pair_seconds=3.5, state_wait_seconds=9.0, parity_steps=5
+    )
+    profile = Profile("p", "d", (), measurement)
+    sent = {}
+
+    def fake_launch(launch):
+        sent["payload"] = request_payload(launch, tmp_path)
+        raise LaunchFailed("stop here")
+
+    monkeypatch.setattr(hellotorch.distributed.bench, "launch_case", fake_launch)
+    case = dataclasses.replace(_fault_case("crash_on_rank1"), mode="default", scope="step")
+    with pytest.raises(LaunchFailed):
+        measure_distributed_case(case, profile=profile, benchmark=types.SimpleNamespace(extra_info={}), timer=None)
+    payload = json.loads(json.dumps(sent["payload"]))  # as the ranks read it
+    received_case, received = read_request(payload)
+    assert received == measurement and received_case == case and payload["curve_only"] is False

@@ -41,7 +41,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path):
 def test_report_files_are_readable_by_others(tmp_path, umask):
     import shutil
 
-    from hellotorch.report import build_report
+    from hellotorch.results.report import build_report
 
     from .fixtures_util import FIXTURE_RUN
 

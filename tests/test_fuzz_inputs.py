@@ -14,6 +14,7 @@ import math
 import shutil
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -95,6 +96,7 @@ def _check_every_command(tmp: Path, content: bytes, what: str) -> None:
 FUZZ = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
+@pytest.mark.slow
 @FUZZ
 @given(path=st.sampled_from(PATHS), mutation=st.sampled_from(MUTATIONS))
 def test_a_broken_field_is_refused_by_every_command(tmp_path, path, mutation):

@@ -112,7 +112,7 @@ def test_a_pinned_baseline_is_smaller_and_gates_the_same(tmp_path, capsys):
 
 def test_the_pinned_repository_baseline_is_a_readable_run():
 
-    from hellotorch.results import load_run
+    from hellotorch.results.runs import load_run
 
     run = load_run(Path(__file__).parent.parent / "results" / "baselines" / "cpu-quick.json")
     assert run.meta["profile"] == "quick" and len(run.records) > 10
@@ -126,8 +126,8 @@ def _drop_target(raw):
 
 @pytest.mark.parametrize("reproduces", [False, True])
 def test_confirm_re_measures_suspects_and_fails_only_if_they_regress_again(tmp_path, capsys, monkeypatch, reproduces):
-    import hellotorch.gate
-    from hellotorch.results import load_run
+    import hellotorch.suite.remeasure
+    from hellotorch.results.runs import load_run
 
     current = edited_run(tmp_path, _drop_target, name="run-current")
     rerun_source = edited_run(tmp_path, _drop_target, name="run-rerun") if reproduces else FIXTURE_RUN
@@ -142,7 +142,7 @@ def test_confirm_re_measures_suspects_and_fails_only_if_they_regress_again(tmp_p
 
         return remeasure
 
-    monkeypatch.setattr(hellotorch.gate, "remeasure_with_suite", fake_remeasure)
+    monkeypatch.setattr(hellotorch.suite.remeasure, "remeasure_with_suite", fake_remeasure)
     code, out, _ = gate(capsys, FIXTURE_RUN, current, "--confirm", "--all")
     assert asked == {"cases": [TARGET], "profile": "quick"}
     assert code == (1 if reproduces else 0)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from hellotorch.history import HistoryError, ingest, open_history, trend
-from hellotorch.historyschema import APPLICATION_ID, SCHEMA_VERSION
-from hellotorch.results import load_run
+from hellotorch.history.schema import APPLICATION_ID, SCHEMA_VERSION
+from hellotorch.history.store import HistoryError, ingest, open_history, trend
+from hellotorch.results.runs import load_run
 
 from .fixtures_util import FIXTURE_RUN, edited_run, run_cli
 
@@ -72,8 +72,8 @@ def test_a_file_that_is_not_our_history_is_refused_and_left_as_it_was(tmp_path, 
 # case rows, inside the transaction, so the test can kill it there.
 _SLOW_INGEST = """
 import sqlite3, sys, time
-from hellotorch import history
-from hellotorch.results import load_run
+from hellotorch.history import store
+from hellotorch.results.runs import load_run
 
 class Slow(sqlite3.Connection):
     def executemany(self, *args):
@@ -84,7 +84,7 @@ class Slow(sqlite3.Connection):
 
 connect = sqlite3.connect
 sqlite3.connect = lambda *args, **kwargs: connect(*args, factory=Slow, **kwargs)
-history.ingest(history.open_history(sys.argv[1]), load_run(sys.argv[2]))
+store.ingest(store.open_history(sys.argv[1]), load_run(sys.argv[2]))
 """
 
 
@@ -122,7 +122,7 @@ def test_two_processes_ingesting_at_once_both_land(tmp_path):
 
 
 def test_a_schema_1_history_is_migrated_forward_and_keeps_its_runs(tmp_path):
-    from hellotorch.historyschema import MIGRATIONS
+    from hellotorch.history.schema import MIGRATIONS
 
     db = tmp_path / "h.sqlite"
     old = sqlite3.connect(db)
@@ -140,7 +140,7 @@ def test_a_schema_1_history_is_migrated_forward_and_keeps_its_runs(tmp_path):
 
 
 def test_a_schema_2_history_gains_the_reference_column_filled_from_its_stored_records(tmp_path):
-    from hellotorch.historyschema import MIGRATIONS
+    from hellotorch.history.schema import MIGRATIONS
 
     db = tmp_path / "h.sqlite"
     old = sqlite3.connect(db)

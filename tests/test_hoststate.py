@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from hellotorch.hoststate import (
+from hellotorch.measuring.thread_state import (
     BIND_ENV,
     BIND_VARIABLES,
     binding_requested,
@@ -54,7 +54,7 @@ def test_a_child_of_a_bound_process_gets_no_binding_and_every_core():
 
 _REPORT = (
     "import os, sys, subprocess, torch\n"
-    "from hellotorch.hoststate import unbound_child\n"
+    "from hellotorch.measuring.thread_state import unbound_child\n"
     "torch.zeros(40000).add_(1.0)\n"  # a parallel region: the workers exist and are bound
     "env, preexec = unbound_child(os.environ)\n"
     "child = subprocess.run([sys.executable, '-c', 'import os; print(len(os.sched_getaffinity(0)))'],"

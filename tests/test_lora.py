@@ -5,12 +5,12 @@ import dataclasses
 import pytest
 import torch
 
-from hellotorch.compiling import CompileConfig
-from hellotorch.config import FinetuneConfig, RunConfig
-from hellotorch.lora import base_parameters, plain_state_dict
 from hellotorch.models import build_model, model_config
-from hellotorch.parity import Arms, check_parity, compare_arms, format_report
-from hellotorch.training import prepare_finetuning, train
+from hellotorch.parity.losses import Arms, check_parity, compare_arms, format_report
+from hellotorch.training.compiling import CompileConfig
+from hellotorch.training.config import FinetuneConfig, RunConfig
+from hellotorch.training.loops import prepare_finetuning, train
+from hellotorch.training.lora import base_parameters, plain_state_dict
 
 AOT = CompileConfig(mode="default", backend="aot_eager")
 MLP = RunConfig(

@@ -7,8 +7,9 @@ import statistics
 import pytest
 import torch
 
-from hellotorch.hoststate import ThreadStateMonitor, parallel_region_us
-from hellotorch.measure import paired_speedup, quantiles, quiet_ratios
+from hellotorch.measuring.pair_statistics import quantiles, quiet_ratios
+from hellotorch.measuring.paired import paired_speedup
+from hellotorch.measuring.thread_state import ThreadStateMonitor, parallel_region_us
 
 
 class FakeClock:
@@ -269,7 +270,7 @@ def test_waiting_for_the_fast_state_gives_up_after_its_budget():
 
 
 def test_the_reference_workload_is_the_same_in_every_process_and_ignores_its_batch():
-    from hellotorch.reference import reference_step
+    from hellotorch.measuring.reference_workload import reference_step
 
     first, second = reference_step(), reference_step()
     loss = first(None)

@@ -122,7 +122,7 @@ def test_cnn_has_batchnorm_and_residual_blocks_on_32x32_images():
     ],
 )
 def test_shapes_pytorch_rejects_are_refused_before_building(name, overrides, message):
-    from hellotorch.sizing import check_config
+    from hellotorch.training.sizing import check_config
 
     with pytest.raises(ValueError, match=message):
         check_config(name, model_config(name, **overrides))

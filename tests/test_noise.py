@@ -5,10 +5,10 @@ import math
 import pytest
 
 from hellotorch.errors import BadInput
-from hellotorch.gate import GateOptions, gate
-from hellotorch.history import open_history, run_facts
-from hellotorch.noise import MAX_ALLOWED, MIN_ALLOWED, CaseNoise, calibrate, load_noise, noise_for_run, store_noise
-from hellotorch.results import load_run
+from hellotorch.gate.check import GateOptions, gate
+from hellotorch.gate.noise import MAX_ALLOWED, MIN_ALLOWED, CaseNoise, calibrate, load_noise, noise_for_run, store_noise
+from hellotorch.history.store import open_history, run_facts
+from hellotorch.results.runs import load_run
 
 from .fixtures_util import FIXTURE_RUN, edited_run, run_cli
 
@@ -139,7 +139,7 @@ def test_the_step_time_is_gated_in_reference_units_where_both_runs_and_the_calib
 
 
 def test_a_pinned_baseline_holds_the_median_step_in_reference_units(tmp_path):
-    from hellotorch.results import pin_baseline
+    from hellotorch.results.runs import pin_baseline
 
     runs = [_scaled(tmp_path, f"pin-{i}", reference=value) for i, value in enumerate((0.9, 0.5, 0.52))]
     pinned = pin_baseline(runs)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from hellotorch.optimizers import OPTIMIZERS, build_optimizer
+from hellotorch.training.optimizers import OPTIMIZERS, build_optimizer
 
 
 def _params():

@@ -10,11 +10,11 @@ import dataclasses
 import pytest
 import torch
 
-from hellotorch.compiling import CompileConfig
 from hellotorch.models import model_config
-from hellotorch.parity import Arms, check_parity, compare_arms, format_report
-from hellotorch.tolerances import Tolerance, same
-from hellotorch.training import FinetuneConfig, RunConfig
+from hellotorch.parity.losses import Arms, check_parity, compare_arms, format_report
+from hellotorch.parity.tolerances import Tolerance, same
+from hellotorch.training.compiling import CompileConfig
+from hellotorch.training.loops import FinetuneConfig, RunConfig
 
 AOT = CompileConfig(mode="default", backend="aot_eager")
 HELLO = RunConfig(model="hello", optimizer="sgd", lr=0.05, compile=AOT)

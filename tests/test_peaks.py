@@ -4,7 +4,13 @@ import math
 
 import pytest
 
-from hellotorch.peaks import GPU_PEAKS_TFLOPS, OVERHEAD_BOUND_FLOPS, gpu_peak_gflops, measure_cpu_matmul_gflops, mfu
+from hellotorch.measuring.peaks import (
+    GPU_PEAKS_TFLOPS,
+    OVERHEAD_BOUND_FLOPS,
+    gpu_peak_gflops,
+    measure_cpu_matmul_gflops,
+    mfu,
+)
 
 
 def test_the_cpu_matmul_peak_is_measured_and_positive():

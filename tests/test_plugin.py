@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 README = Path(__file__).parent.parent / "README.md"
 
 
@@ -28,6 +30,7 @@ def _pytest(folder: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_the_readme_example_measures_a_users_step_and_report_reads_it(tmp_path):
     (tmp_path / "test_my_step.py").write_text(_example())
     (tmp_path / "results" / "mine").mkdir(parents=True)

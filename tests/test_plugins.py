@@ -59,6 +59,7 @@ def _bench(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_the_example_profile_file_runs_one_case_through_the_suite(tmp_path):
     case = "train-cpu-examples.tiny_audio:make_spec-b16-adamw.forloop-float32-eager"
     done = _bench("--profile", "examples/tiny_audio.toml", "--case", case, "--results", str(tmp_path), "--no-report")
@@ -69,8 +70,9 @@ def test_the_example_profile_file_runs_one_case_through_the_suite(tmp_path):
     assert [b["extra_info"]["id"] for b in raw["benchmarks"]] == [case]
 
 
+@pytest.mark.slow
 def test_bench_takes_a_plugin_model_directly(tmp_path):
-    from hellotorch.results import load_run
+    from hellotorch.results.runs import load_run
 
     done = _bench("--model", EXAMPLE, "-k", "train and eager", "--results", str(tmp_path), "--no-report")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -142,3 +144,53 @@ def test_a_bad_plugin_is_one_line_and_exit_2(case, tmp_path, monkeypatch):
     code, _, err = run_cli(["train", "--model", reference.format(mod=module), "--steps", "1"])
     assert code == 2, err
     assert message.format(mod=module) in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def _doc_table(heading: str) -> dict[str, list[str]]:
+    """The first column -> the other cells of the table under ``heading`` in docs/plugins.md."""
+    text = (Path(__file__).parent.parent / "docs" / "plugins.md").read_text()
+    section = text.split(heading, 1)[1]
+    rows = [line for line in section.split("\n\n", 2)[1].splitlines() if line.startswith("| `")]
+    return {row.split("|")[1].strip().strip("`"): [c.strip() for c in row.split("|")[2:-1]] for row in rows}
+
+
+def test_the_plugin_page_lists_every_model_spec_and_config_field():
+    import dataclasses
+
+    from hellotorch.models import ModelConfig, ModelSpec
+
+    assert list(_doc_table("### `ModelSpec` fields")) == [f.name for f in dataclasses.fields(ModelSpec)]
+    documented = _doc_table("### `ModelConfig` fields")
+    assert {name: cells[0] for name, cells in documented.items()} == {
+        f.name: str(f.default) for f in dataclasses.fields(ModelConfig)
+    }
+
+
+def test_the_plugin_page_lists_every_profile_file_key_with_its_default():
+    from hellotorch.profiles.file import LISTS, SETTINGS
+    from hellotorch.settings import MEASUREMENT_KEYS, Measurement
+
+    assert list(_doc_table("### Lists")) == list(LISTS)
+    settings = _doc_table("### Settings")
+    assert set(settings) == set(SETTINGS) | set(MEASUREMENT_KEYS)
+    defaults = Measurement()
+    for key in MEASUREMENT_KEYS:
+        value = getattr(defaults, key)
+        assert settings[key][0] == (
+            str(value).lower() if isinstance(value, bool) else f"{value:g}" if isinstance(value, int) else str(value)
+        ), key
+
+
+def test_the_plugin_page_gives_the_fixtures_signature():
+    import inspect
+
+    from hellotorch.suite.user_step import UserStepReport, measure_user_step
+
+    text = (Path(__file__).parent.parent / "docs" / "plugins.md").read_text()
+    for name, parameter in inspect.signature(measure_user_step).parameters.items():
+        if parameter.kind is parameter.KEYWORD_ONLY and parameter.default is not parameter.empty:
+            assert f"{name}={parameter.default!r}".replace("'", '"') in text, name
+    import dataclasses
+
+    for field in dataclasses.fields(UserStepReport):
+        assert f"`{field.name}`" in text, field.name

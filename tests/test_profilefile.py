@@ -2,7 +2,7 @@
 
 import pytest
 
-from hellotorch.profiles import build_profile
+from hellotorch.profiles.named import build_profile
 
 
 def _profile(tmp_path, text, devices=("cpu",)):

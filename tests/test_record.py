@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from hellotorch import compiletable, record
-from hellotorch.compilecost import COST_FIELDS
+from hellotorch import record
 from hellotorch.record import FIELDS, RecordError, validate_record
-from hellotorch.runfiles import CURVE_FIELDS
-from hellotorch.table import COLUMNS
+from hellotorch.results import compile_tables
+from hellotorch.results.table import COLUMNS
+from hellotorch.runfiles import COST_FIELDS, CURVE_FIELDS
 
 from .fixtures_util import FIXTURE_RUN
 
@@ -21,7 +21,7 @@ RAW = json.loads((FIXTURE_RUN / "benchmark.json").read_text())
 NOT_RECORD_KEYS = {"median_s", "iqr_s", "min_s", "stats", "best_eager_ms", "reason", "regressed", "speedup_cv", "cpu"}
 NOT_RECORD_KEYS |= {"baseline_of", "benchmarks", "extra_info", "iqr", "machine_info", "median", *CURVE_FIELDS}
 # The rows of compile_costs.jsonl have their own declared fields.
-NOT_RECORD_KEYS |= set(COST_FIELDS) | set(compiletable.DERIVED)
+NOT_RECORD_KEYS |= set(COST_FIELDS) | set(compile_tables.DERIVED)
 
 
 def _compiled():
@@ -39,7 +39,17 @@ def test_the_writer_cannot_use_an_undeclared_name():
         record.fields(speedup_median=1.5)
 
 
-@pytest.mark.parametrize("module", ["table.py", "gate.py", "plots.py", "compare.py", "results.py", "compiletable.py"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "results/table.py",
+        "gate/check.py",
+        "results/plots.py",
+        "results/compare.py",
+        "results/runs.py",
+        "results/compile_tables.py",
+    ],
+)
 def test_every_key_a_reader_looks_up_is_declared(module):
     source = (PACKAGE / module).read_text()
     keys = set(re.findall(r'\[\s*"([a-z_0-9]+)"\s*\]', source))

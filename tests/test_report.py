@@ -5,7 +5,7 @@ import shutil
 import pytest
 
 from hellotorch.cli import main
-from hellotorch.report import PLOTS, build_report
+from hellotorch.results.report import PLOTS, build_report
 
 from .fixtures_util import FIXTURE_RUN, edited_run, on_other_device
 

@@ -7,9 +7,9 @@ import shutil
 import numpy as np
 import pytest
 
-from hellotorch.results import RunError, load_run
+from hellotorch.results.runs import RunError, load_run
+from hellotorch.results.table import COLUMNS, cases_frame, geomean_speedups, to_markdown
 from hellotorch.runfiles import append_journal
-from hellotorch.table import COLUMNS, cases_frame, geomean_speedups, to_markdown
 
 from .fixtures_util import FIXTURE_RUN, edited_run
 
@@ -138,7 +138,7 @@ def test_a_run_killed_before_its_json_is_read_from_its_journal(tmp_path):
 def test_markdown_tables_come_from_pandas_and_render_nan_empty():
     import pandas as pd
 
-    from hellotorch.table import markdown
+    from hellotorch.results.table import markdown
 
     table = markdown(pd.DataFrame({"case": ["a", "c"], "speedup": [1.23456, float("nan")]}), floatfmt=".2f")
     header, rule, first, second = table.splitlines()
@@ -146,10 +146,10 @@ def test_markdown_tables_come_from_pandas_and_render_nan_empty():
     assert "1.23" in first and second.split("|")[2].strip() in ("", "nan")
 
 
-def test_readme_documents_every_table_column_with_its_meaning():
+def test_the_usage_page_documents_every_table_column_with_its_meaning():
     from pathlib import Path
 
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    readme = (Path(__file__).parent.parent / "docs" / "usage.md").read_text()
     for column, meaning in COLUMNS.items():
         assert f"| `{column}` | {meaning.replace('|', chr(92) + '|')} |" in readme, column
 

@@ -93,6 +93,84 @@ def test_no_library_module_imports_the_command_line():
     assert {name: found for name, found in offenders.items() if found} == {}
 
 
+#: The ground floor: contracts both halves stand on (no torch, no other hellotorch package).
+GROUND = {
+    "hellotorch",
+    "hellotorch.errors",
+    "hellotorch.files",
+    "hellotorch.labels",
+    "hellotorch.record",
+    "hellotorch.runfiles",
+    "hellotorch.settings",
+}
+#: The reading half: runs on disk, tables, plots, history, gate, A/B. Needs pandas, sqlite, matplotlib; never torch.
+READING = ("hellotorch.results", "hellotorch.history", "hellotorch.gate", "hellotorch.ab")
+#: The measuring half: everything that needs torch.
+MEASURING = (
+    "hellotorch.models",
+    "hellotorch.training",
+    "hellotorch.measuring",
+    "hellotorch.parity",
+    "hellotorch.profiles",
+    "hellotorch.compilecost",
+    "hellotorch.distributed",
+    "hellotorch.suite",
+)
+
+
+def _in(name: str, packages) -> bool:
+    return any(name == package or name.startswith(package + ".") for package in packages)
+
+
+def imports_torch(path: Path) -> bool:
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+        if isinstance(node, ast.ImportFrom) and not node.level:
+            names = [node.module or ""]
+        if any(name == "torch" or name.startswith("torch.") for name in names):
+            return True
+    return False
+
+
+def layer_violations(graph: dict[str, set[str]], torch_users: set[str]) -> list[str]:
+    """Each import that breaks the layers: reading -> measuring, ground -> any package, torch below measuring."""
+    found = []
+    for name, targets in sorted(graph.items()):
+        lower = _in(name, READING) or name in GROUND
+        for target in sorted(targets):
+            if _in(name, READING) and _in(target, MEASURING):
+                found.append(f"{name} (reading) imports {target} (measuring)")
+            if name in GROUND and target not in GROUND:
+                found.append(f"{name} (ground floor) imports {target}")
+        if lower and name in torch_users:
+            found.append(f"{name} imports torch")
+    return found
+
+
+def test_the_layer_check_catches_a_planted_violation():
+    graph = {"hellotorch.gate.check": {"hellotorch.suite.launch"}, "hellotorch.record": {"hellotorch.results.runs"}}
+    assert layer_violations(graph, {"hellotorch.history.store"} | set()) == [
+        "hellotorch.gate.check (reading) imports hellotorch.suite.launch (measuring)",
+        "hellotorch.record (ground floor) imports hellotorch.results.runs",
+    ]
+    assert layer_violations({"hellotorch.ab.run": set()}, {"hellotorch.ab.run"}) == ["hellotorch.ab.run imports torch"]
+
+
+def test_every_module_belongs_to_a_layer():
+    strays = [
+        name
+        for name in _modules()
+        if not (name in GROUND or _in(name, READING) or _in(name, MEASURING) or _in(name, ("hellotorch.cli",)))
+        and name not in ("hellotorch.__main__", "hellotorch.pytest_plugin")
+    ]
+    assert strays == []
+
+
+def test_the_reading_half_imports_nothing_of_the_measuring_half_and_no_torch():
+    torch_users = {name for name, path in _modules().items() if imports_torch(path)}
+    assert layer_violations(import_graph(), torch_users) == []
+
+
 @pytest.mark.parametrize("name", sorted(_modules()))
 def test_every_module_opens_with_a_docstring_and_stays_small(name):
     path = _modules()[name]
@@ -107,3 +185,11 @@ def test_project_files_do_not_cite_files_outside_the_repository():
     tracked += [*root.glob("tests/*.py"), root / "Makefile", root / "pyproject.toml"]
     needle = "../" + "shared"  # split, so this file does not match itself
     assert [str(path) for path in tracked if path.is_file() and needle in path.read_text(errors="ignore")] == []
+
+
+def test_the_named_profiles_and_their_measurements_are_the_same_list():
+    from hellotorch.profiles.named import PROFILES
+    from hellotorch.settings import NAMED_MEASUREMENTS
+
+    assert list(PROFILES) == list(NAMED_MEASUREMENTS)
+    assert all(PROFILES[name].measurement is NAMED_MEASUREMENTS[name] for name in PROFILES)

@@ -5,13 +5,13 @@ import dataclasses
 import pytest
 import torch
 
-import hellotorch.compiling
-from hellotorch.compiling import CompileConfig, SilentEagerError
+import hellotorch.training.compiling
 from hellotorch.errors import StepFailed
 from hellotorch.models import ModelConfig, build_model
-from hellotorch.optimizers import build_optimizer
-from hellotorch.step import train_step
-from hellotorch.training import FinetuneConfig, RunConfig, prepare_finetuning, prepare_training, train
+from hellotorch.training.compiling import CompileConfig, SilentEagerError
+from hellotorch.training.loops import FinetuneConfig, RunConfig, prepare_finetuning, prepare_training, train
+from hellotorch.training.optimizers import build_optimizer
+from hellotorch.training.step import train_step
 
 
 def test_train_step_updates_weights_clears_grads_and_returns_detached_loss():
@@ -54,7 +54,7 @@ def test_compiled_inductor_matches_eager_on_hello():
 def test_a_compiled_step_that_captures_nothing_is_an_error(monkeypatch):
     # A disabled train_step leaves Dynamo nothing to capture: exactly the
     # silent-eager trap that check_captured exists for.
-    monkeypatch.setattr(hellotorch.compiling, "train_step", torch._dynamo.disable(train_step))
+    monkeypatch.setattr(hellotorch.training.compiling, "train_step", torch._dynamo.disable(train_step))
     setup = prepare_training(RunConfig(model="hello", compile=CompileConfig(mode="default", backend="eager")))
     with pytest.raises(StepFailed, match="step 1 failed: SilentEagerError: .*captured no graph") as caught:
         train(setup, steps=2)

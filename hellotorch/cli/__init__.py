@@ -13,28 +13,55 @@ so a bad input is always exactly one line.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import warnings
 from collections.abc import Sequence
 
-from hellotorch.cli import ab, bench, calibrate, env, gate, history, parity, results, run
 from hellotorch.cli.options import OneLineParser
 from hellotorch.cli.signals import terminate_as_interrupt
 from hellotorch.errors import CheckFailed, ExitCode, first_line
 
-COMMAND_GROUPS = (run, env, parity, bench, results, gate, history, calibrate, ab)
+#: command -> (the module of its group, its one-line help). Only the group of the command
+#: asked for is imported: the measuring commands' choices come from registries that import
+#: torch, which `--help`, `report`, `compare`, `history` and `gate` never need.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("run", "train a model, eager or compiled, printing the loss"),
+    "finetune": ("run", "fine-tune from a checkpoint: new head, frozen or slower backbone"),
+    "env": ("env", "print what a results file needs to name this machine"),
+    "parity": ("parity", "does the compiled step learn what eager learns? (exit 1 if not)"),
+    "bench": ("bench", "run a benchmark profile into a new run folder, then report it"),
+    "report": ("results", "rebuild a run's tables and plots from its raw JSON"),
+    "compare": ("results", "put runs (machines, PyTorch versions) side by side"),
+    "baseline": ("results", "pin a run (or the median of several) as a baseline JSON"),
+    "latest": ("results", "print the newest complete run folder (what make report/gate use)"),
+    "gate": ("gate", "exit 1 if a case regressed against a baseline"),
+    "history": ("history", "the trend of each case across runs (and `history ingest RUN...`)"),
+    "calibrate": ("calibrate", "run a profile N times; store each case's run-to-run noise for this machine"),
+    "ab": ("ab", "base against head in alternating fresh processes; exit 1 on a regression"),
+}
 
 
-def build_parser() -> OneLineParser:
+def _asked_command(argv: Sequence[str]) -> str | None:
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
+def build_parser(argv: Sequence[str] = ()) -> OneLineParser:
+    """The parser, with full arguments for the command ``argv`` asks for and a name and help line for the rest."""
     parser = OneLineParser(
         prog="hellotorch",
         description="Does torch.compile pay off for your training step? Train, fine-tune, benchmark, compare.",
         epilog="exit codes: 0 done/passed, 1 check failed, 2 bad input or environment, 70 internal error, 130 interrupted",
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
-    for group in COMMAND_GROUPS:
-        group.setup_arguments(commands)
+    asked = _asked_command(argv)
+    group = COMMANDS[asked][0] if asked in COMMANDS else None
+    for name, (owner, help_line) in COMMANDS.items():
+        if owner != group:
+            commands.add_parser(name, help=help_line, add_help=False)
+    if group is not None:
+        importlib.import_module(f"hellotorch.cli.{group}").setup_arguments(commands)
     return parser
 
 
@@ -72,7 +99,8 @@ def _run(args) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
     # Recorded under the filters in force (so DeprecationWarnings stay hidden, as Python hides them).
     with warnings.catch_warnings(record=True) as caught:
         code = _run(args)

@@ -15,12 +15,19 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hellotorch.cli.options import add_case_selection, fraction, non_empty, positive_int
+from hellotorch.cli.options import (
+    add_case_selection,
+    add_store_options,
+    fraction,
+    history_of,
+    non_empty,
+    positive_int,
+)
 from hellotorch.errors import ExitCode
 
 
 def setup_arguments(commands: argparse._SubParsersAction) -> None:
-    from hellotorch.absides import DEFAULT_CONFIDENCE, DEFAULT_THRESHOLD, MIN_PAIRS
+    from hellotorch.ab.sides import DEFAULT_CONFIDENCE, DEFAULT_THRESHOLD, MIN_PAIRS
 
     ab = commands.add_parser("ab", help="base against head in alternating fresh processes; exit 1 on a regression")
     ab.add_argument("--base", type=non_empty, default=None, metavar="REF", help="git ref of the base side")
@@ -55,7 +62,7 @@ def setup_arguments(commands: argparse._SubParsersAction) -> None:
         "auto (default: reference where the profile measures it and both sides run one interpreter, else median)",
     )
     ab.add_argument("--output", type=non_empty, default=None, help="folder for ab.md, ab.csv and the side runs")
-    ab.add_argument("--history", type=non_empty, default=None, help="history database (default results/history.sqlite)")
+    add_store_options(ab)
     ab.set_defaults(handler=run_ab_command)
 
 
@@ -64,11 +71,11 @@ def run_ab_command(args: argparse.Namespace) -> int:
     from datetime import datetime
     from pathlib import Path
 
-    from hellotorch.ab import run_ab, to_markdown
-    from hellotorch.absides import AbOptions, Side, check_python, choose_statistic, resolve_ref
+    from hellotorch.ab.run import run_ab, to_markdown
+    from hellotorch.ab.sides import AbOptions, Side, check_python, choose_statistic, resolve_ref
     from hellotorch.errors import BadInput
     from hellotorch.files import check_output_dir, write_text_atomic
-    from hellotorch.history import DEFAULT_PATH, check_history, record_run
+    from hellotorch.history.store import check_history, record_run
 
     if not any([args.base, args.head, args.base_python, args.head_python]):
         raise BadInput("ab: name what differs: --base/--head REF, or --base-python/--head-python PY")
@@ -96,8 +103,8 @@ def run_ab_command(args: argparse.Namespace) -> int:
         commit = resolve_ref(repo, ref, option=f"--{name}") if ref else None
         sides.append(Side(name, python, ref, commit))
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = check_output_dir(args.output or Path("results") / f"ab-{stamp}", option="--output")
-    history_path = check_history(args.history or DEFAULT_PATH)
+    out = check_output_dir(args.output or Path(args.results) / f"ab-{stamp}", option="--output").resolve()
+    history_path = check_history(history_of(args))
     out.mkdir(parents=True, exist_ok=True)
 
     print(f"hellotorch ab: base {sides[0].describe}; head {sides[1].describe}; side runs in {out}", flush=True)

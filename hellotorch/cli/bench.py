@@ -9,9 +9,15 @@ interrupted).
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from hellotorch.cli.options import add_case_selection, non_empty, positive_float, positive_int
+from hellotorch.cli.options import (
+    add_case_selection,
+    add_store_options,
+    history_of,
+    non_empty,
+    positive_float,
+    positive_int,
+)
 from hellotorch.errors import ExitCode
 
 
@@ -27,7 +33,6 @@ def setup_arguments(commands: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help="instead of a profile: this model (or package.module:factory) eager and compiled (repeatable)",
     )
-    bench.add_argument("--results", type=non_empty, default="results", help="where run folders go (default ./results)")
     bench.add_argument(
         "--nproc", type=positive_int, default=None, help="ranks of the profile's distributed cases (torchrun)"
     )
@@ -39,25 +44,20 @@ def setup_arguments(commands: argparse._SubParsersAction) -> None:
         help="stop a distributed case's ranks after this long and record it failed (default 600)",
     )
     bench.add_argument("--no-report", action="store_true", help="skip the tables and plots")
-    bench.add_argument(
-        "--history",
-        type=non_empty,
-        default=None,
-        help="the history database every finished run is recorded in (default <results>/history.sqlite)",
-    )
+    add_store_options(bench)
     bench.set_defaults(handler=run_bench)
 
 
 def run_bench(args: argparse.Namespace) -> int:
     from hellotorch.files import check_output_dir
-    from hellotorch.history import check_history, record_run
-    from hellotorch.report import build_report
-    from hellotorch.results import load_run
-    from hellotorch.suite import PYTEST_INTERRUPTED, PYTEST_NO_TESTS, PYTEST_OK, PYTEST_TESTS_FAILED, run_suite
+    from hellotorch.history.store import check_history, record_run
+    from hellotorch.results.report import build_report
+    from hellotorch.results.runs import load_run
+    from hellotorch.suite.launch import PYTEST_INTERRUPTED, PYTEST_NO_TESTS, PYTEST_OK, PYTEST_TESTS_FAILED, run_suite
 
     # A bad history file is refused before anything runs; a missing one is created at the end.
     check_output_dir(args.results, option="--results")
-    history_path = check_history(args.history or Path(args.results) / "history.sqlite")
+    history_path = check_history(history_of(args))
     outcome = run_suite(
         profile=args.profile,
         device=args.device,

@@ -5,7 +5,7 @@ folder, recorded in the history). ``--from-runs`` calibrates from finished
 runs of the same code instead, without running anything: the base side's
 runs of past A/Bs, say, which span days where N runs in a row span minutes,
 and a machine drifts more over days. After the last one, each case's CV per
-metric (:mod:`hellotorch.noise`) is stored in the history for this machine
+metric (:mod:`hellotorch.gate.noise`) is stored in the history for this machine
 fingerprint and thread count, and ``--baseline`` pins the median of the
 runs as the baseline the gate compares with. Exit 0 when calibrated, 1 when
 a run had a failed case (nothing stored), 2 on bad input, 130 interrupted.
@@ -14,9 +14,8 @@ a run had a failed case (nothing stored), 2 on bad input, 130 interrupted.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from hellotorch.cli.options import add_case_selection, non_empty, positive_int
+from hellotorch.cli.options import add_case_selection, add_store_options, history_of, non_empty, positive_int
 from hellotorch.errors import ExitCode
 
 DEFAULT_RUNS = 5
@@ -37,10 +36,7 @@ def setup_arguments(commands: argparse._SubParsersAction) -> None:
         metavar="RUN",
         help="calibrate from these finished run folders of the same code (e.g. past A/B base runs) instead of running",
     )
-    calibrate.add_argument("--results", type=non_empty, default="results", help="where run folders go")
-    calibrate.add_argument(
-        "--history", type=non_empty, default=None, help="history database (default <results>/history.sqlite)"
-    )
+    add_store_options(calibrate)
     calibrate.add_argument(
         "--baseline", type=non_empty, default=None, metavar="PATH", help="also pin the runs' median as this baseline"
     )
@@ -54,11 +50,11 @@ def run_calibrate(args: argparse.Namespace) -> int:
 
     from hellotorch.errors import BadInput
     from hellotorch.files import check_output_dir, check_output_file, write_text_atomic
-    from hellotorch.history import check_history, open_history, record_run, run_facts
-    from hellotorch.noise import MIN_RUNS, calibrate, store_noise
-    from hellotorch.results import load_run, pin_baseline
-    from hellotorch.suite import run_suite
-    from hellotorch.table import markdown
+    from hellotorch.gate.noise import MIN_RUNS
+    from hellotorch.history.store import check_history
+    from hellotorch.results.runs import load_run, pin_baseline
+    from hellotorch.results.table import markdown
+    from hellotorch.suite.calibration import SuiteRequest, calibrate_machine
 
     if args.from_runs is not None and args.runs is not None:
         raise BadInput("--runs and --from-runs: give one (--from-runs runs nothing)")
@@ -67,41 +63,32 @@ def run_calibrate(args: argparse.Namespace) -> int:
         option = "--from-runs" if args.from_runs is not None else "--runs"
         raise BadInput(f"{option}: calibration needs at least {MIN_RUNS} runs, got {count}")
     check_output_dir(args.results, option="--results")
-    history_path = check_history(args.history or Path(args.results) / "history.sqlite")
+    history_path = check_history(history_of(args))
     baseline_path = check_output_file(args.baseline, option="--baseline")
-    runs = [load_run(path) for path in args.from_runs or ()]
-    if runs:
-        calibrate(runs)  # refuses mixed code, machines or unfinished runs before anything is stored
-        for run in runs:
-            record_run(history_path, run)
-    for index in range(count if not runs else 0):
-        print(f"hellotorch calibrate: run {index + 1}/{count}", flush=True)
-        outcome = run_suite(
-            profile=args.profile,
-            device=args.device,
-            results_root=args.results,
-            cases=args.case,
-            keyword=args.keyword,
-            threads=args.threads,
-        )
-        if outcome.interrupted:
-            print(f"hellotorch calibrate: interrupted; nothing stored ({outcome.run_dir} kept)")
-            return ExitCode.INTERRUPTED
-        run = load_run(outcome.run_dir)
-        record_run(history_path, run)
-        if outcome.failed:
-            for failure in outcome.failed:
-                print(f"  FAILED {failure['id']}: {failure['reason']}")
-            print("hellotorch calibrate: a case failed; a failing case has no noise to calibrate, nothing stored")
-            return ExitCode.CHECK_FAILED
-        runs.append(run)
-    noises = calibrate(runs)
-    facts = run_facts(runs[0])
-    connection = open_history(history_path)
-    try:
-        store_noise(connection, fingerprint=facts.machine_fingerprint, threads=facts.threads, noises=noises)
-    finally:
-        connection.close()
+    request = SuiteRequest(
+        profile=args.profile,
+        device=args.device,
+        results_root=args.results,
+        cases=tuple(args.case),
+        keyword=args.keyword,
+        threads=args.threads,
+    )
+    result = calibrate_machine(
+        history=history_path,
+        finished=[load_run(path) for path in args.from_runs or ()],
+        count=count,
+        request=request,
+        progress=lambda line: print(f"hellotorch calibrate: {line}", flush=True),
+    )
+    if result.stopped == "interrupted":
+        print(f"hellotorch calibrate: interrupted; nothing stored ({result.stopped_run} kept)")
+        return ExitCode.INTERRUPTED
+    if result.stopped == "failed":
+        for failure in result.failed:
+            print(f"  FAILED {failure['id']}: {failure['reason']}")
+        print("hellotorch calibrate: a case failed; a failing case has no noise to calibrate, nothing stored")
+        return ExitCode.CHECK_FAILED
+    noises, runs = result.noises, result.runs
     rows = [
         {
             "case": n.case_id,
@@ -114,8 +101,8 @@ def run_calibrate(args: argparse.Namespace) -> int:
     ]
     print(markdown(pd.DataFrame(rows)))
     print(
-        f"hellotorch calibrate: stored {len(noises)} case noise(s) for machine {facts.machine_fingerprint} "
-        f"(threads {facts.threads}) in {history_path}"
+        f"hellotorch calibrate: stored {len(noises)} case noise(s) for machine {result.machine} "
+        f"(threads {result.threads}) in {history_path}"
     )
     if baseline_path is not None:
         write_text_atomic(baseline_path, json.dumps(pin_baseline(runs), indent=1))

@@ -13,8 +13,8 @@ def setup_arguments(commands: argparse._SubParsersAction) -> None:
 
 
 def run_env(args: argparse.Namespace) -> int:
-    from hellotorch.devices import set_threads
-    from hellotorch.envinfo import collect
+    from hellotorch.measuring.machine import collect
+    from hellotorch.training.devices import set_threads
 
     set_threads(None)
     for key, value in collect().items():

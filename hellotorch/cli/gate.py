@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from hellotorch.cli.options import fraction, non_empty, non_negative_float
+from hellotorch.cli.options import add_store_options, fraction, history_of, non_empty, non_negative_float
 from hellotorch.errors import ExitCode
 
 
@@ -24,12 +24,7 @@ def setup_arguments(commands: argparse._SubParsersAction) -> None:
     gate.add_argument(
         "--spread-factor", type=non_negative_float, default=None, help="allowed drop in units of measured spread"
     )
-    gate.add_argument(
-        "--history",
-        type=non_empty,
-        default=None,
-        help="history database with this machine's calibration (default results/history.sqlite, when it exists)",
-    )
+    add_store_options(gate)  # the history holds this machine's calibration, where `calibrate` made one
     gate.add_argument(
         "--no-calibration", action="store_true", help="ignore any calibration: the default rule for every case"
     )
@@ -48,17 +43,19 @@ def run_gate(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from hellotorch import gate, gatereport
     from hellotorch.files import check_output_file, write_text_atomic
-    from hellotorch.history import DEFAULT_PATH, check_history
-    from hellotorch.noise import noise_for_run
-    from hellotorch.results import load_run
+    from hellotorch.gate import check as gate
+    from hellotorch.gate import report as gatereport
+    from hellotorch.gate.noise import noise_for_run
+    from hellotorch.history.store import check_history
+    from hellotorch.results.runs import load_run
 
     markdown_path = check_output_file(args.markdown, option="--markdown")
     github_path = check_output_file(args.github_json, option="--github-json")
     if args.history is not None and not Path(args.history).is_file():
         raise ValueError(f"--history {args.history}: no such file (run `hellotorch calibrate` to make one)")
-    history = None if args.no_calibration else args.history or (DEFAULT_PATH if DEFAULT_PATH.is_file() else None)
+    found = history_of(args)
+    history = None if args.no_calibration or not found.is_file() else found
     if history is not None:
         check_history(history)
     baseline, current = load_run(args.baseline), load_run(args.current)
@@ -71,7 +68,9 @@ def run_gate(args: argparse.Namespace) -> int:
     result = gate.gate(baseline, current, options=options)
     if args.confirm and result.speedup_suspects and not result.blocked:
         print(f"hellotorch gate: re-measuring {len(result.speedup_suspects)} regressed case(s) to confirm", flush=True)
-        result = gate.confirm(result, baseline, remeasure=gate.remeasure_with_suite(current), options=options)
+        from hellotorch.suite.remeasure import remeasure_with_suite  # the measuring half, only to confirm
+
+        result = gate.confirm(result, baseline, remeasure=remeasure_with_suite(current), options=options)
     text = gatereport.to_markdown(result, baseline, current, show_all=args.all)
     print(text)
     if markdown_path is not None:

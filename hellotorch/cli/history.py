@@ -4,7 +4,7 @@
 stored once); ``hellotorch history [--case ...] [--machine ...] [--torch ...]
 [--since DATE]`` prints each case's trend, one line per run, grouped by
 machine, and writes ``history.md`` and ``history.png`` with ``--output``.
-Change points (:mod:`hellotorch.changepoints`) are listed and marked;
+Change points (:mod:`hellotorch.history.changepoints`) are listed and marked;
 ``--regressions`` exits 1 when a case's newest change point made it worse
 than its calibrated noise allows. ``hellotorch bench`` records every
 finished run itself. A file that is not a hellotorch history is refused
@@ -15,18 +15,15 @@ from __future__ import annotations
 
 import argparse
 
-from hellotorch.cli.options import non_empty
+from hellotorch.cli.options import add_store_options, history_of, non_empty
 from hellotorch.errors import ExitCode
 
 
 def setup_arguments(commands: argparse._SubParsersAction) -> None:
-    from hellotorch.history import DEFAULT_PATH
 
     history = commands.add_parser("history", help="the trend of each case across runs (and `history ingest RUN...`)")
     history.add_argument("words", nargs="*", metavar="ingest RUN", help="`ingest` and run folders to store")
-    history.add_argument(
-        "--history", type=non_empty, default=str(DEFAULT_PATH), help=f"database (default {DEFAULT_PATH})"
-    )
+    add_store_options(history)
     history.add_argument("--case", type=non_empty, default=None, help="cases whose id contains this")
     history.add_argument(
         "--machine", type=non_empty, default=None, help="machines whose name contains this (or fingerprint)"
@@ -53,13 +50,13 @@ def run_history(args: argparse.Namespace) -> int:
 
 
 def _ingest(args: argparse.Namespace, paths: list[str]) -> int:
-    from hellotorch.history import ingest, open_history
-    from hellotorch.results import load_run
+    from hellotorch.history.store import ingest, open_history
+    from hellotorch.results.runs import load_run
 
     if not paths:
         raise ValueError("history ingest: name at least one run folder")
     runs = [load_run(path) for path in paths]  # every run validated before the database is touched
-    connection = open_history(args.history)
+    connection = open_history(history_of(args))
     try:
         for run in runs:
             stored = ingest(connection, run)
@@ -70,20 +67,19 @@ def _ingest(args: argparse.Namespace, paths: list[str]) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
-    from hellotorch.changepoints import change_points, newest_per_series, to_frame
     from hellotorch.files import check_output_dir, write_text_atomic
-    from hellotorch.history import open_history, trend
-    from hellotorch.historyreport import trend_markdown, trend_plot
-    from hellotorch.noise import load_all_noise
-    from hellotorch.report import save_figure
-    from hellotorch.table import markdown
+    from hellotorch.gate.noise import load_all_noise
+    from hellotorch.history.changepoints import change_points, newest_per_series, to_frame
+    from hellotorch.history.report import trend_markdown, trend_plot
+    from hellotorch.history.store import open_history, trend
+    from hellotorch.results.report import save_figure
+    from hellotorch.results.table import markdown
 
-    if not Path(args.history).is_file():
-        raise ValueError(f"--history {args.history}: no such file (`hellotorch bench` records every run there)")
+    if not history_of(args).is_file():
+        raise ValueError(f"--history {history_of(args)}: no such file (`hellotorch bench` records every run there)")
     out = check_output_dir(args.output, option="--output")
-    connection = open_history(args.history)
+    connection = open_history(history_of(args))
     try:
         rows = trend(
             connection, case=args.case, machine=args.machine, torch_version=args.torch_version, since=args.since
@@ -92,7 +88,7 @@ def _show(args: argparse.Namespace) -> int:
     finally:
         connection.close()
     if rows.empty:
-        print(f"hellotorch history: no stored case matches in {args.history}")
+        print(f"hellotorch history: no stored case matches in {history_of(args)}")
         return ExitCode.OK
     points = change_points(rows, noise)
     text = trend_markdown(rows, points)

@@ -68,10 +68,10 @@ def non_empty(text: str) -> str:
 
 def add_step_options(group: argparse._ArgumentGroup, *, model_default: str | None, lr_default: float | None) -> None:
     """The options that define a step, shared by train, finetune and parity."""
-    from hellotorch.compiling import BACKENDS, SCOPES
-    from hellotorch.devices import PRECISIONS
     from hellotorch.models import MODELS
-    from hellotorch.optimizers import IMPLEMENTATIONS, OPTIMIZERS
+    from hellotorch.training.compiling import BACKENDS, SCOPES
+    from hellotorch.training.devices import PRECISIONS
+    from hellotorch.training.optimizers import IMPLEMENTATIONS, OPTIMIZERS
 
     lr_help = f"learning rate (default {lr_default})" if lr_default else "default: 1e-2 (SGD family), 1e-3 (adaptive)"
     group.add_argument("--model", default=model_default, help=f"one of: {', '.join(MODELS)}")
@@ -89,9 +89,9 @@ def add_step_options(group: argparse._ArgumentGroup, *, model_default: str | Non
 
 
 def run_options(args: argparse.Namespace, *, optimizer: str, mode: str, lr: float | None) -> dict:
-    """The :class:`~hellotorch.training.RunConfig` fields the parsed step options give (model aside)."""
-    from hellotorch.compiling import CompileConfig
-    from hellotorch.optimizers import get_optimizer_spec
+    """The :class:`~hellotorch.training.loops.RunConfig` fields the parsed step options give (model aside)."""
+    from hellotorch.training.compiling import CompileConfig
+    from hellotorch.training.optimizers import get_optimizer_spec
 
     return {
         "optimizer": optimizer,
@@ -107,8 +107,8 @@ def run_options(args: argparse.Namespace, *, optimizer: str, mode: str, lr: floa
 
 def run_config(args: argparse.Namespace, *, model: str | None, optimizer: str, mode: str, lr: float | None):
     """The validated RunConfig of the parsed step options, with shape overrides (width, depth, dropout)."""
-    from hellotorch.config import RunConfig
     from hellotorch.models import model_config
+    from hellotorch.training.config import RunConfig
 
     if model is None:
         raise ValueError("--model is required")
@@ -122,7 +122,7 @@ def run_config(args: argparse.Namespace, *, model: str | None, optimizer: str, m
 
 def add_distributed_options(group: argparse._ArgumentGroup) -> None:
     """``--nproc`` and ``--strategy``: run the step on N ranks under torchrun."""
-    from hellotorch.parallel import STRATEGIES
+    from hellotorch.distributed.strategies import STRATEGIES
 
     group.add_argument(
         "--nproc", type=positive_int, default=None, help="ranks to start with torchrun (default: one process)"
@@ -139,12 +139,12 @@ _NOT_DISTRIBUTED = {"width": "--width", "depth": "--depth", "save": "--save", "d
 
 
 def distributed_case(args: argparse.Namespace, run, *, task: str, command_lr: float | None = None):
-    """The :class:`~hellotorch.cases.BenchCase` of ``run`` on ``args.nproc`` ranks, or None without ``--nproc``.
+    """The :class:`~hellotorch.profiles.cases.BenchCase` of ``run`` on ``args.nproc`` ranks, or None without ``--nproc``.
 
     A distributed run is a benchmark case: it trains at the optimizer's default
     learning rate; ``command_lr`` is the command's own default, accepted as "not given".
     """
-    from hellotorch.cases import BenchCase
+    from hellotorch.profiles.cases import BenchCase
 
     if args.nproc is None:
         if args.strategy is not None:
@@ -159,7 +159,7 @@ def distributed_case(args: argparse.Namespace, run, *, task: str, command_lr: fl
             raise ValueError(f"{option}: not supported with --nproc (a distributed run uses the case's defaults)")
     if args.seed != 0:
         raise ValueError("--seed: not supported with --nproc (a distributed run uses seed 0)")
-    from hellotorch.parallel import check_ranks_fit
+    from hellotorch.distributed.strategies import check_ranks_fit
 
     check_ranks_fit(device=run.device, world_size=args.nproc)
     fields = run.case_fields(task=task)
@@ -176,10 +176,12 @@ def distributed_case(args: argparse.Namespace, run, *, task: str, command_lr: fl
 
 def add_case_selection(parser: argparse.ArgumentParser, *, device_help: str = "cpu, cuda or all") -> None:
     """--profile, --device, --threads, -k and --case: which cases a measuring command runs (bench, calibrate, ab)."""
-    from hellotorch.profiles import PROFILES
+    from hellotorch.settings import NAMED_MEASUREMENTS  # the named profiles, without importing their cases
 
     parser.add_argument(
-        "--profile", default="quick", help=f"one of: {', '.join(PROFILES)} (default quick), or a profile file (.toml)"
+        "--profile",
+        default="quick",
+        help=f"one of: {', '.join(NAMED_MEASUREMENTS)} (default quick), or a profile file (.toml)",
     )
     parser.add_argument("--device", default="cpu", help=device_help)
     parser.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: PyTorch's)")
@@ -187,3 +189,31 @@ def add_case_selection(parser: argparse.ArgumentParser, *, device_help: str = "c
         "-k", dest="keyword", type=non_empty, default=None, help="pytest -k expression to narrow the cases"
     )
     parser.add_argument("--case", action="append", default=[], metavar="ID", help="run only this case (repeatable)")
+
+
+def add_store_options(parser: argparse.ArgumentParser, *, results: bool = True) -> None:
+    """``--results`` and ``--history``, one rule for every command: the history is ``<results>/history.sqlite``.
+
+    A run recorded by ``bench --results X`` is found by ``history``, ``gate``,
+    ``calibrate`` and ``ab`` given the same ``--results X``.
+    """
+    if results:
+        parser.add_argument(
+            "--results", type=non_empty, default="results", help="folder of run folders (default ./results)"
+        )
+    parser.add_argument(
+        "--history",
+        type=non_empty,
+        default=None,
+        metavar="PATH",
+        help="the history database (default <results>/history.sqlite)",
+    )
+
+
+def history_of(args: argparse.Namespace):
+    """The history database the options name: ``--history``, else the one under ``--results``."""
+    from pathlib import Path
+
+    from hellotorch.history.store import HISTORY_FILE
+
+    return Path(args.history) if args.history else Path(args.results) / HISTORY_FILE

@@ -47,10 +47,10 @@ def _run(args: argparse.Namespace, model: str, optimizer: str):
 
 
 def run_parity(args: argparse.Namespace) -> int:
-    from hellotorch.config import FinetuneConfig
-    from hellotorch.devices import quiet_compile_logs, set_threads
     from hellotorch.labels import case_title
-    from hellotorch.parity import check_parity, format_report
+    from hellotorch.parity.losses import check_parity, format_report
+    from hellotorch.training.config import FinetuneConfig
+    from hellotorch.training.devices import quiet_compile_logs, set_threads
 
     if args.matrix:
         return _run_matrix(args)
@@ -78,9 +78,9 @@ def run_parity(args: argparse.Namespace) -> int:
 
 
 def _parity_distributed(args: argparse.Namespace, case) -> int:
-    from hellotorch.distbench import distributed_curve
-    from hellotorch.distparity import compare_with_one_process
-    from hellotorch.parity import format_report
+    from hellotorch.distributed.bench import distributed_curve
+    from hellotorch.parity.distributed import compare_with_one_process
+    from hellotorch.parity.losses import format_report
 
     print(f"parity of {case.title} vs one process on the global batch, {args.steps} steps", flush=True)
     for arm in (case.eager_twin(), case) if case.compiled else (case,):
@@ -97,10 +97,10 @@ def _names(text: str, *, every: list[str]) -> list[str]:
 
 
 def _run_matrix(args: argparse.Namespace) -> int:
-    from hellotorch.devices import quiet_compile_logs, set_threads
     from hellotorch.files import check_output_file, write_atomic
-    from hellotorch.optimizers import OPTIMIZERS
-    from hellotorch.paritymatrix import plan_matrix, run_matrix
+    from hellotorch.parity.matrix import plan_matrix, run_matrix
+    from hellotorch.training.devices import quiet_compile_logs, set_threads
+    from hellotorch.training.optimizers import OPTIMIZERS
 
     csv = check_output_file(args.csv, option="--csv")
     plan = plan_matrix(

@@ -38,7 +38,7 @@ def setup_arguments(commands: argparse._SubParsersAction) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from hellotorch.report import build_report
+    from hellotorch.results.report import build_report
 
     written = build_report(args.run, out_dir=args.output, with_plots=not args.no_plots)
     print(f"hellotorch report: wrote {len(written)} files in {written[0].parent}")
@@ -48,9 +48,9 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from hellotorch.compare import write_comparison
     from hellotorch.files import check_output_dir
-    from hellotorch.results import load_run
+    from hellotorch.results.compare import write_comparison
+    from hellotorch.results.runs import load_run
 
     check_output_dir(args.output, option="--output")
     if len(args.runs) < 2:
@@ -65,7 +65,7 @@ def run_baseline(args: argparse.Namespace) -> int:
     import json
 
     from hellotorch.files import check_output_file, write_text_atomic
-    from hellotorch.results import load_run, pin_baseline
+    from hellotorch.results.runs import load_run, pin_baseline
 
     output = check_output_file(args.output, option="--output")
     runs = [load_run(path) for path in args.runs]
@@ -77,7 +77,7 @@ def run_baseline(args: argparse.Namespace) -> int:
 
 
 def run_latest(args: argparse.Namespace) -> int:
-    from hellotorch.results import newest_complete_run
+    from hellotorch.results.runs import newest_complete_run
 
     print(newest_complete_run(args.results))
     return ExitCode.OK

@@ -25,7 +25,7 @@ TRAIN_DEFAULT_LR = 0.01
 
 
 def _add_run_options(parser: argparse.ArgumentParser, *, model_default: str | None) -> None:
-    from hellotorch.compiling import COMPILE_MODES
+    from hellotorch.training.compiling import COMPILE_MODES
 
     run = parser.add_argument_group("run")
     add_step_options(run, model_default=model_default, lr_default=TRAIN_DEFAULT_LR)
@@ -89,9 +89,9 @@ def _describe(run, *, task: str) -> str:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from hellotorch.devices import quiet_compile_logs, set_threads
     from hellotorch.files import check_output_file
-    from hellotorch.workflows import run_training
+    from hellotorch.training.devices import quiet_compile_logs, set_threads
+    from hellotorch.training.workflows import run_training
 
     run = run_config(args, model=args.model, optimizer=args.optimizer, mode=args.compile, lr=args.lr)
     case = distributed_case(args, run, task="train", command_lr=TRAIN_DEFAULT_LR)
@@ -105,7 +105,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def _train_distributed(args: argparse.Namespace, case) -> int:
-    from hellotorch.distbench import distributed_curve
+    from hellotorch.distributed.bench import distributed_curve
 
     lr = case.run_config().lr
     print(f"training {case.title} under torchrun, lr {lr:g} (the optimizer's default), {args.steps} steps", flush=True)
@@ -124,10 +124,10 @@ def _train_distributed(args: argparse.Namespace, case) -> int:
 
 
 def run_finetune(args: argparse.Namespace) -> int:
-    from hellotorch.config import FinetuneConfig
-    from hellotorch.devices import quiet_compile_logs, set_threads
     from hellotorch.files import check_output_file
-    from hellotorch.workflows import plan_finetuning, run_finetuning
+    from hellotorch.training.config import FinetuneConfig
+    from hellotorch.training.devices import quiet_compile_logs, set_threads
+    from hellotorch.training.workflows import plan_finetuning, run_finetuning
 
     check_output_file(args.save, option="--save")
     plan = plan_finetuning(

@@ -4,7 +4,7 @@ BatchNorm is what makes it different under ``torch.compile``: in training mode
 it updates running statistics (buffers, not parameters) every step, which
 the parity check compares between eager and compiled. A frozen backbone keeps
 its statistics frozen too: fine-tuning puts the backbone's BatchNorm layers in
-eval mode (see :func:`hellotorch.training.prepare_finetuning`).
+eval mode (see :func:`hellotorch.training.loops.prepare_finetuning`).
 """
 
 from __future__ import annotations

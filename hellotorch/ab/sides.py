@@ -1,0 +1,213 @@
+"""The request and the two sides of an A/B (:mod:`hellotorch.ab.run`): the options, each side's code, one fresh process of it.
+
+A side is a Python interpreter and, for a git ref, a detached ``git
+worktree`` of the repository at that ref, removed afterwards (even on
+Ctrl-C). Its process runs that checkout's ``hellotorch bench`` with the
+checkout first on ``PYTHONPATH``, passing only options every hellotorch
+version has, so an older commit can still be a side.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from hellotorch.errors import BadInput
+from hellotorch.results.runs import Run, load_run
+from hellotorch.settings import profile_measurement
+
+#: the per-process step time an A/B compares, by name: the record field it reads. "reference" is the step
+#: in units of the fixed reference workload (hellotorch.measuring.reference_workload; a profile with ``reference = true``).
+STATISTICS = {"median": "median_s", "min": "min_s", "reference": "step_per_reference"}
+#: the default: "reference" where the profile measures it and both sides run one interpreter, else "median".
+AUTO = "auto"
+DEFAULT_THRESHOLD = 0.02
+DEFAULT_CONFIDENCE = 0.95
+MIN_PAIRS = 3
+
+
+@dataclass(frozen=True)
+class AbOptions:
+    profile: str = "quick"
+    device: str = "cpu"
+    keyword: str | None = None
+    cases: tuple[str, ...] = ()
+    threads: int | None = None
+    min_pairs: int = MIN_PAIRS
+    max_pairs: int = MIN_PAIRS
+    threshold: float = DEFAULT_THRESHOLD
+    confidence: float = DEFAULT_CONFIDENCE
+    #: which per-process step time is compared: "median", "min" or "reference" (see STATISTICS).
+    statistic: str = "median"
+
+    def __post_init__(self) -> None:
+        if self.statistic not in STATISTICS:
+            raise BadInput(f"--statistic {self.statistic}: choose one of {', '.join(STATISTICS)}")
+        if self.min_pairs < MIN_PAIRS:
+            raise BadInput(f"--pairs: an A/B needs at least {MIN_PAIRS} pairs for an interval, got {self.min_pairs}")
+        if self.max_pairs < self.min_pairs:
+            raise BadInput(f"--max-pairs ({self.max_pairs}) must be at least --pairs ({self.min_pairs})")
+        if not (math.isfinite(self.threshold) and 0 <= self.threshold < 1):
+            raise BadInput(f"--threshold must be a fraction in [0, 1), got {self.threshold}")
+        if not (0.5 <= self.confidence < 1):
+            raise BadInput(f"--confidence must be in [0.5, 1), got {self.confidence}")
+
+
+def _profile_times_reference(profile: str, *, folders: tuple[Path, ...]) -> bool:
+    """Whether ``profile`` times its cases against the reference workload.
+
+    A profile file is looked for in ``folders`` in turn (a side of a git ref
+    runs in its checkout of the repository, where the file may be all there
+    is); a file found nowhere, or unreadable, does not.
+    """
+    try:
+        measurement = profile_measurement(profile, folders=folders)
+    except ValueError:
+        return False
+    return measurement is not None and measurement.reference
+
+
+def choose_statistic(requested: str, *, profile: str, one_interpreter: bool, folders: tuple[Path, ...] = ()) -> str:
+    """The statistic an A/B compares; ``auto`` picks ``reference`` where it is both measured and meaningful.
+
+    ``reference`` cancels how fast each process ran, which the medians do
+    not (docs/trials.md, the regression trials), but it compares code
+    on one PyTorch: two interpreters may hold two PyTorch versions, whose
+    reference workloads differ, so ``auto`` is ``median`` there and where
+    the profile does not time its cases against the reference. Bad input
+    (one line, before any side runs): an unknown name, or ``reference`` on
+    a profile that does not measure it. A profile file is looked for in
+    ``folders`` (the working folder, the repository the refs belong to).
+    """
+    if requested not in (*STATISTICS, AUTO):
+        raise BadInput(f"--statistic {requested}: choose one of {', '.join((AUTO, *STATISTICS))}")
+    measured = _profile_times_reference(profile, folders=folders or (Path.cwd(),))
+    if requested == "reference" and not measured:
+        raise BadInput(
+            f"--statistic reference: profile {profile!r} does not time its cases against the reference "
+            "workload; use a profile file with reference = true (bench/trials.toml has it)"
+        )
+    if requested != AUTO:
+        return requested
+    return "reference" if one_interpreter and measured else "median"
+
+
+@dataclass(frozen=True)
+class Side:
+    """One arm of an A/B: an interpreter, and a checkout when it is a git ref."""
+
+    name: str
+    python: str
+    ref: str | None = None
+    commit: str | None = None
+    #: the worktree holding ``ref`` (set once checked out).
+    source: Path | None = None
+
+    @property
+    def describe(self) -> str:
+        what = f"{self.ref} ({self.commit[:12]})" if self.ref and self.commit else "this checkout"
+        return f"{what}, {self.python}"
+
+
+def _git(repo: Path, *arguments: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", "-C", str(repo), *arguments], capture_output=True, text=True)
+
+
+def resolve_ref(repo: Path, ref: str, *, option: str) -> str:
+    """The commit ``ref`` names in ``repo``; one line naming the option when it names none."""
+    if shutil.which("git") is None:
+        raise BadInput(f"{option} {ref}: git is not installed")
+    found = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    if found.returncode != 0:
+        raise BadInput(f"{option} {ref}: not a commit of the repository at {repo}")
+    return found.stdout.strip()
+
+
+def check_python(python: str, *, option: str) -> str:
+    """The interpreter's path; it must run and import torch."""
+    found = shutil.which(python)
+    if found is None:
+        raise BadInput(f"{option} {python}: no such executable")
+    probe = subprocess.run([found, "-c", "import torch; print(torch.__version__)"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        last = (probe.stderr.strip().splitlines() or ["failed"])[-1]
+        raise BadInput(f"{option} {python}: cannot import torch ({last})")
+    return found
+
+
+@contextlib.contextmanager
+def checked_out(repo: Path, sides: list[Side]) -> Iterator[list[Side]]:
+    """Each ref side in a detached worktree of its own, removed afterwards (even on Ctrl-C)."""
+    scratch = Path(tempfile.mkdtemp(prefix="hellotorch-ab-"))
+    ready, added = [], []
+    try:
+        for side in sides:
+            if side.ref is None:
+                ready.append(side)
+                continue
+            tree = scratch / side.name
+            made = _git(repo, "worktree", "add", "--detach", "--quiet", str(tree), side.commit or side.ref)
+            if made.returncode != 0:
+                raise BadInput(f"--{side.name} {side.ref}: git worktree add failed: {made.stderr.strip()[:200]}")
+            added.append(tree)
+            ready.append(Side(side.name, side.python, side.ref, side.commit, tree))
+        yield ready
+    finally:
+        for tree in added:
+            _git(repo, "worktree", "remove", "--force", str(tree))
+        _git(repo, "worktree", "prune")
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def side_command(side: Side, options: AbOptions, results: Path) -> list[str]:
+    """The side's own ``hellotorch bench``, with only options every hellotorch version has."""
+    command = [side.python, "-m", "hellotorch", "bench", "--profile", options.profile, "--device", options.device]
+    command += ["--results", str(results), "--no-report"]
+    if options.keyword:
+        command += ["-k", options.keyword]
+    for case in options.cases:
+        command += ["--case", case]
+    if options.threads:
+        command += ["--threads", str(options.threads)]
+    return command
+
+
+def side_environment(side: Side) -> tuple[dict[str, str], Path]:
+    """(environment, working folder) of a side's process: its checkout first on the path."""
+    here = Path(__file__).resolve().parent.parent  # the hellotorch that runs this A/B
+    source = side.source or Path.cwd()
+    path = [str(source)] + ([] if side.source else [str(here)])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([*path, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
+    env["HELLOTORCH_GIT_DIR"] = str(source)
+    return env, source
+
+
+def run_side(side: Side, options: AbOptions, results: Path, log: Path) -> Run:
+    """One fresh process of ``side``; its run. A side that refuses the request is bad input (exit 2)."""
+    env, cwd = side_environment(side)
+    with open(log, "w") as out:
+        process = subprocess.Popen(side_command(side, options, results), cwd=cwd, env=env, stdout=out, stderr=out)
+        try:
+            status = process.wait()
+        except KeyboardInterrupt:
+            process.terminate()
+            process.wait()
+            raise
+    if status == 130:
+        raise KeyboardInterrupt
+    lines = log.read_text(errors="replace").strip().splitlines() or ["no output"]
+    if status == 2:
+        raise BadInput(f"the {side.name} side ({side.describe}) refused the request: {lines[-1][:200]}")
+    runs = sorted(results.glob("run-*"))
+    if status not in (0, 1) or not runs:
+        raise BadInput(
+            f"the {side.name} side ({side.describe}) failed with exit {status}: {lines[-1][:200]} (log {log})"
+        )
+    return load_run(runs[-1])

@@ -1,0 +1,1 @@
+"""What compiling costs in each cache state, measured in fresh worker processes."""

@@ -1,0 +1,1 @@
+"""Distributed cases: data-parallel strategies, launching ranks under torchrun, and each rank's work."""

@@ -1,0 +1,266 @@
+"""Launching a profile of the pytest-benchmark suite: profile in, run folder out.
+
+:func:`run_suite` validates the request (profile, devices, cases, the results
+folder) before anything is created, names a fresh run folder, starts pytest
+on the suite the package ships (:mod:`hellotorch.suite.benchsuite`) in a child process, lets an interrupted run finish writing,
+then reads the run's journal and says what finished, what failed and whether
+the run was interrupted. ``hellotorch bench`` and ``gate --confirm`` both
+call it; neither builds a pytest command line of its own.
+
+A request that can run nothing (CUDA asked for where there is none, a ``-k``
+that matches no case) raises :class:`~hellotorch.errors.NothingToRun` and
+leaves no run folder behind. With ``HELLOTORCH_BIND_THREADS=1`` the child
+starts with its threads bound to cores (:mod:`hellotorch.measuring.thread_state`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from hellotorch.distributed.strategies import check_ranks_fit
+from hellotorch.errors import BadInput, NothingToRun
+from hellotorch.files import check_output_dir, write_text_atomic
+from hellotorch.measuring.thread_state import binding_requested, bound_child
+from hellotorch.profiles.cases import Profile
+from hellotorch.profiles.file import models_profile_text
+from hellotorch.profiles.named import build_profile
+from hellotorch.runfiles import BENCHMARK_JSON, PLAN, JournalError, new_run_dir, read_journal
+from hellotorch.settings import is_profile_file
+
+#: The suite the package ships (a checkout's bench/ re-exports it): runs wherever hellotorch is installed.
+SUITE_DIR = Path(__file__).resolve().parent / "benchsuite"
+DEVICE_CHOICES = {"cpu": ("cpu",), "cuda": ("cuda",), "all": ("cpu", "cuda")}
+#: pytest's exit statuses that matter here.
+PYTEST_OK, PYTEST_TESTS_FAILED, PYTEST_INTERRUPTED, PYTEST_USAGE_ERROR, PYTEST_NO_TESTS = 0, 1, 2, 4, 5
+#: How long an interrupted pytest gets to write its JSON before it is signalled again.
+INTERRUPT_GRACE_S = 10
+
+
+@dataclass(frozen=True)
+class SuiteOutcome:
+    """What a launched profile left behind."""
+
+    run_dir: Path
+    profile: Profile
+    #: journal records of the cases that finished (ok, failed or parity-failed).
+    finished: list[dict[str, Any]]
+    #: ``{"id", "reason"}`` of every case that failed.
+    failed: list[dict[str, str]]
+    interrupted: bool
+    pytest_status: int
+
+    @property
+    def planned(self) -> int:
+        """Cases this run set out to finish: the profile's, less what -k deselected (as the JSON says)."""
+        if self.json_path is not None:
+            try:
+                meta = json.loads(self.json_path.read_text()).get("hellotorch", {})
+                if isinstance(meta.get("cases_planned"), int):
+                    return meta["cases_planned"]
+            except (OSError, ValueError, AttributeError):
+                pass
+        return len(self.profile.cases)
+
+    @property
+    def json_path(self) -> Path | None:
+        path = self.run_dir / BENCHMARK_JSON
+        return path if path.is_file() else None
+
+
+def resolve_devices(device: str) -> tuple[str, ...]:
+    if device not in DEVICE_CHOICES:
+        raise BadInput(f"unknown device {device!r}; choose one of: {', '.join(DEVICE_CHOICES)}")
+    return DEVICE_CHOICES[device]
+
+
+def _runnable_here(devices: tuple[str, ...]) -> None:
+    if all(device == "cuda" for device in devices) and not torch.cuda.is_available():
+        raise NothingToRun(
+            "--device cuda: CUDA is not available on this machine (torch.cuda.is_available() is False); "
+            "nothing to run, no run folder created"
+        )
+
+
+def _pytest_command(
+    plan_path: Path,
+    device: str,
+    run_dir: Path,
+    *,
+    threads: int | None,
+    dist_timeout_s: float | None = None,
+) -> list[str]:
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(SUITE_DIR),
+        f"--rootdir={SUITE_DIR}",
+        "-p",
+        "no:cacheprovider",
+        "-v",
+        "-rfEs",
+        f"--hellotorch-plan={plan_path}",
+        f"--hellotorch-device={device}",
+        f"--hellotorch-run-dir={run_dir}",
+        f"--benchmark-json={run_dir / (BENCHMARK_JSON + '.partial')}",
+        "--benchmark-columns=median,iqr,rounds",
+        # "Not saving anything" when -k selects nothing: hellotorch says so itself, in one line.
+        "-W",
+        "ignore::pytest_benchmark.logger.PytestBenchmarkWarning",
+        "--benchmark-sort=name",
+    ]
+    if threads:
+        command.append(f"--hellotorch-threads={threads}")
+    if dist_timeout_s is not None:
+        command.append(f"--hellotorch-dist-timeout={dist_timeout_s}")
+    return command
+
+
+def check_keyword(keyword: str | None) -> None:
+    """Refuse a malformed ``-k`` expression before anything starts, as pytest would parse it."""
+    if keyword is None:
+        return
+    try:
+        from _pytest.mark.expression import Expression  # pytest's own -k grammar (private: checked if present)
+    except ImportError:
+        return  # pytest will refuse it itself (exit 2 all the same)
+    try:
+        Expression.compile(keyword)
+    except Exception as error:  # ParseError in older pytest, SyntaxError in newer
+        message = getattr(error, "msg", None) or str(error)
+        raise BadInput(f"-k {keyword!r} is not a pytest -k expression: {message}") from None
+
+
+def select_by_keyword(keyword: str, case_ids: Sequence[str]) -> list[str]:
+    """The case ids a ``-k`` expression selects, matched against the case id alone.
+
+    pytest's own ``-k`` also matches the names of the suite's parent folders,
+    so ``-k hello`` would select every case of a suite installed under
+    ``hellotorch/``; matching here keeps ``-k`` about cases. The grammar and
+    the case-insensitive substring rule are pytest's.
+    """
+    from _pytest.mark.expression import Expression
+
+    expression = Expression.compile(keyword)
+
+    def matches(case: str) -> bool:
+        return expression.evaluate(lambda name, *_, **__: name.lower() in case.lower())
+
+    return [case for case in case_ids if matches(case)]
+
+
+def _wait(child: subprocess.Popen) -> tuple[int, bool]:
+    """pytest's exit status, and whether this process was interrupted meanwhile."""
+    try:
+        return child.wait(), False
+    except KeyboardInterrupt:
+        # Ctrl-C reaches pytest too (same process group): give it time to write
+        # what it has; forward the signal only if it did not get one.
+        try:
+            return child.wait(timeout=INTERRUPT_GRACE_S), True
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            child.send_signal(signal.SIGINT)
+            return child.wait(), True
+
+
+def run_suite(
+    *,
+    profile: str,
+    device: str = "cpu",
+    results_root: str | Path,
+    cases: Sequence[str] = (),
+    keyword: str | None = None,
+    threads: int | None = None,
+    models: Sequence[str] = (),
+    nproc: int | None = None,
+    dist_timeout_s: float | None = None,
+) -> SuiteOutcome:
+    """Run ``profile`` on ``device`` (cpu, cuda or all) into a new run folder under ``results_root``.
+
+    ``models``, when given, replaces the profile with the default matrix of
+    those models (:func:`hellotorch.profiles.file.models_profile_text`), kept
+    in the run folder as ``models.toml``. ``nproc`` sets the ranks of the
+    profile's distributed cases; ``dist_timeout_s`` how long one may run.
+    """
+    devices = resolve_devices(device)
+    check_keyword(keyword)
+    try:
+        bind = binding_requested()
+    except ValueError as error:
+        raise BadInput(str(error)) from None
+    root = check_output_dir(results_root, option="--results")
+    staging = None
+    if models:
+        root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".hellotorch-", dir=root))
+        profile = str(staging / "models.toml")
+        Path(profile).write_text(models_profile_text(models))
+    try:
+        if is_profile_file(profile):
+            profile = str(Path(profile).resolve())  # the child runs elsewhere
+        try:
+            plan = build_profile(profile, devices=devices, only=cases, nproc=nproc)
+        except ValueError as error:
+            if staging is None:
+                raise
+            raise BadInput(str(error).split(": models: ", 1)[-1]) from None  # name the model, not the staged file
+        if keyword:
+            cases = select_by_keyword(keyword, [case.id for case in plan.cases])
+            if not cases:
+                raise NothingToRun(
+                    f"nothing ran: -k {keyword!r} matches no case of profile {plan.name}; no run folder kept"
+                )
+        _runnable_here(devices)
+        for planned in plan.cases:
+            check_ranks_fit(device=planned.device, world_size=planned.world_size)
+        run_dir = new_run_dir(root.resolve(), device=device, profile=plan.name)
+        if staging is not None:
+            profile = str(shutil.move(profile, run_dir / "models.toml"))
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+    if keyword:  # applied here to the case ids: pytest's -k would also match folder names
+        plan = dataclasses.replace(plan, cases=tuple(case for case in plan.cases if case.id in set(cases)))
+    # The plan is built and validated once, here; the child runs it as it is (plug-ins are not re-checked).
+    plan_path = write_text_atomic(run_dir / PLAN, json.dumps(plan.to_json(), indent=1))
+    command = _pytest_command(plan_path, device, run_dir, threads=threads, dist_timeout_s=dist_timeout_s)
+    # Plug-in models beside the user's code stay importable from the child, which
+    # runs from the run folder: nothing pytest writes lands in the package.
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")])))
+    env, preexec = bound_child(env) if bind else (env, None)
+    status, interrupted = _wait(subprocess.Popen(command, cwd=run_dir, env=env, preexec_fn=preexec))
+    storage = run_dir / ".benchmarks"  # pytest-benchmark's storage, created even when nothing is saved there
+    if storage.is_dir() and not any(storage.iterdir()):
+        storage.rmdir()
+    interrupted = interrupted or status == PYTEST_INTERRUPTED
+    try:
+        journal = read_journal(run_dir)
+    except JournalError as error:
+        raise BadInput(str(error)) from error
+    if status == PYTEST_USAGE_ERROR:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise BadInput("pytest refused the request (usage error above: a malformed -k expression?)")
+    if not journal and not interrupted and status in (PYTEST_OK, PYTEST_NO_TESTS):
+        shutil.rmtree(run_dir, ignore_errors=True)
+        what = f"-k {keyword!r} matches no case of profile {plan.name}" if keyword else "every case was skipped"
+        raise NothingToRun(f"nothing ran: {what} (reasons above); no run folder kept")
+    finished = [r for r in journal if r.get("extra_info", {}).get("status") != "interrupted"]
+    failed = [
+        {"id": r["id"], "reason": r["extra_info"].get("failure") or r["extra_info"].get("parity_reason") or "failed"}
+        for r in finished
+        if r["extra_info"].get("status") not in ("ok", None)
+    ]
+    return SuiteOutcome(run_dir, plan, finished, failed, interrupted, status)

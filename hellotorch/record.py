@@ -10,64 +10,11 @@ field when one is wrong. A field renamed on one side only fails the tests.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from hellotorch.labels import ID_FIELDS, TASKS, case_id
-
-
-class RecordError(ValueError):
-    """A stored record that cannot be trusted; the message names where and which field."""
-
-
-#: The CPU threads' state a measurement was made in (hellotorch.measuring.thread_state): "unprobed" where nothing probes it.
-THREAD_STATES = ("fast", "slow", "unprobed")
-
-
-@dataclass(frozen=True)
-class Field:
-    """One key of a case record."""
-
-    name: str
-    kind: type
-    meaning: str
-    #: allowed values of a text field.
-    choices: tuple[str, ...] = ()
-    #: inclusive lower bound of a number.
-    minimum: float | None = None
-    #: NaN stands for "not measured" and is allowed.
-    nan_ok: bool = False
-    #: +inf is allowed (e.g. "never breaks even").
-    inf_ok: bool = False
-
-    def check(self, value: Any, *, where: str) -> Any:
-        culprit = f"{where}: field '{self.name}'"
-        if self.kind is bool:
-            if not isinstance(value, bool):
-                raise RecordError(f"{culprit} must be true or false, got {value!r:.40}")
-            return value
-        if self.kind is str:
-            if not isinstance(value, str):
-                raise RecordError(f"{culprit} must be text, got {value!r:.40}")
-            if self.choices and value not in self.choices:
-                raise RecordError(f"{culprit} is {value!r:.40}; expected one of: {', '.join(self.choices)}")
-            return value
-        wanted = (int,) if self.kind is int else (int, float)
-        if isinstance(value, bool) or not isinstance(value, wanted):
-            kind = "a whole number" if self.kind is int else "a number"
-            raise RecordError(f"{culprit} must be {kind}, got {value!r:.40}")
-        if isinstance(value, float) and math.isnan(value):
-            if not self.nan_ok:
-                raise RecordError(f"{culprit} is NaN")
-            return value
-        if isinstance(value, float) and math.isinf(value) and not (self.inf_ok and value > 0):
-            raise RecordError(f"{culprit} is {value}, not a finite number")
-        if self.minimum is not None and value < self.minimum:
-            raise RecordError(f"{culprit} is {value}, below its minimum {self.minimum:g}")
-        return value
-
+from hellotorch.record_schema import CONDITION_FIELDS, THREAD_STATES, Field, RecordError
 
 STATUSES = ("ok", "failed", "parity-failed", "interrupted")
 PARITY_VERDICTS = ("pass", "fail", "nondeterministic")
@@ -129,7 +76,7 @@ _FIELDS = (
     Field(
         "speedup",
         float,
-        "paired speedup: eager / compiled time, median of interleaved pairs (the quiet ones, where adaptive)",
+        "paired speedup: eager / compiled time, median of the interleaved pairs measured on a fit machine (typical)",
         minimum=0,
     ),
     Field("speedup_q1", float, "first quartile of the paired ratios the speedup is read from", minimum=0),
@@ -137,38 +84,7 @@ _FIELDS = (
     Field("speedup_pairs", int, "interleaved eager/compiled pairs measured", minimum=1),
     Field("speedup_ci_low", float, "low end of the 95 % interval of the median paired ratio", minimum=0),
     Field("speedup_ci_high", float, "high end of the 95 % interval of the median paired ratio", minimum=0),
-    Field("speedup_all_pairs", float, "median ratio over all pairs (biased toward 1 by load)", minimum=0),
-    Field(
-        "parallel_region_us",
-        float,
-        "cost of one parallel region (threads fork and join), the slower of the probes before and after the pairs",
-        minimum=0,
-    ),
-    Field(
-        "parallel_region_fastest_us",
-        float,
-        "the fastest parallel region the bench process had measured by the end of the pairs: the fast state's level",
-        minimum=0,
-    ),
-    Field(
-        "speedup_slow_state_pairs",
-        int,
-        "pairs left out of the speedup: a probe around them read the slow state",
-        minimum=0,
-    ),
-    Field(
-        "rounds_thread_state",
-        str,
-        "threads' state around pytest-benchmark's rounds: fast, slow (met or never left), unprobed",
-        choices=THREAD_STATES,
-    ),
-    Field("rounds_state_wait_s", float, "seconds the case waited for the fast state before its rounds", minimum=0),
-    Field(
-        "thread_state",
-        str,
-        "state the speedup was read in: fast (fast-state pairs only), slow (too few of them: all pairs), unprobed",
-        choices=THREAD_STATES,
-    ),
+    Field("speedup_all_pairs", float, "median ratio over every pair, contended and slow-state ones too", minimum=0),
     Field(
         "step_per_reference",
         float,
@@ -229,6 +145,8 @@ _FIELDS = (
     ),
     # Baselines pinned from several runs.
     Field("baseline_runs", int, "runs whose per-case median this baseline holds", minimum=1),
+    # What the machine was doing while the case was measured.
+    *CONDITION_FIELDS,
 )
 FIELDS: dict[str, Field] = {field.name: field for field in _FIELDS}
 

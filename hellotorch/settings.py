@@ -51,6 +51,9 @@ class Measurement:
     #: with ``speedup_ci`` on a multi-threaded CPU: seconds of pairs in the threads' slow state a case may
     #: wait out (left out of the speedup, not counted against ``max_pair_seconds``); the state lasts 10-70 s here.
     state_wait_seconds: float = _setting(60.0, low=0, high=3_600, zero_ok=True)
+    #: seconds a case may wait for the machine to be fit (no other process taking CPU): before it starts, and in
+    #: pairs left out while it is contended; past it, the case is recorded disturbed and its speedup is no result.
+    host_wait_seconds: float = _setting(30.0, low=0, high=3_600, zero_ok=True)
     #: also time each case against the fixed reference workload (:mod:`hellotorch.measuring.reference_workload`)
     #: in interleaved pairs: ``step_per_reference``, what ``hellotorch ab --statistic reference`` compares.
     reference: bool = False

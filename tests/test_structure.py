@@ -100,6 +100,7 @@ GROUND = {
     "hellotorch.files",
     "hellotorch.labels",
     "hellotorch.record",
+    "hellotorch.record_schema",
     "hellotorch.runfiles",
     "hellotorch.settings",
 }

@@ -1,7 +1,8 @@
 """``hellotorch bench``: run a profile into a new run folder, then report it.
 
 Exit 0 when every case ran and passed parity, 1 when a case failed, 2 when
-the request is bad or nothing can run (no run folder is left then), 130 when
+the request is bad or nothing can run (no run folder is left then) or when a
+case was disturbed (the machine stayed busy; the run is kept, marked), 130 when
 interrupted (the finished cases are kept, the one in progress is recorded as
 interrupted).
 """
@@ -88,5 +89,18 @@ def run_bench(args: argparse.Namespace) -> int:
     if outcome.json_path:
         record_run(history_path, load_run(outcome.run_dir))
         print(f"hellotorch history: recorded in {history_path}")
+    for disturbed in outcome.disturbed:
+        print(f"  DISTURBED {disturbed['id']}: {disturbed['evidence']}")
     failed = outcome.failed or outcome.pytest_status == PYTEST_TESTS_FAILED
-    return ExitCode.CHECK_FAILED if failed else ExitCode.OK
+    if failed:
+        return ExitCode.CHECK_FAILED
+    if outcome.disturbed:
+        # The machine, not the code: an environment the contract calls exit 2. The run is kept, marked.
+        print(
+            f"hellotorch bench: {len(outcome.disturbed)} case(s) disturbed: other processes took CPU while they were "
+            "measured, so their numbers are not results. For a clean run, stop the other work "
+            "(`hellotorch env --check` names it) and run again, or give a busy machine longer to clear "
+            "(host_wait_seconds in a profile file)."
+        )
+        return ExitCode.BAD_INPUT
+    return ExitCode.OK

@@ -143,6 +143,9 @@ def _step_time_finding(case: str, b: pd.Series, c: pd.Series, options: GateOptio
 def _compare_case(case: str, b: pd.Series, c: pd.Series, options: GateOptions) -> list[Finding]:
     if c["status"] == "failed":
         return [Finding(case, "status", "ok", "failed", str(c["failure"])[:80], "-", True)]
+    if "disturbed" in (b["host_state"], c["host_state"]):
+        # Neither a pass nor a regression: the gate is blocked instead (gate()).
+        return [Finding(case, "disturbed", str(b["host_state"]), str(c["host_state"]), "not judged", "-", False)]
     findings = _step_time_finding(case, b, c, options)
     if b["mode"] == "eager":
         return findings
@@ -211,6 +214,17 @@ def gate(baseline: Run, current: Run, *, options: GateOptions = GateOptions()) -
         findings += _compare_case(case, base.loc[case], now.loc[case], options)
     if blocked is not None:
         blocked = f"current run {current.label} is incomplete: {blocked}"
+    disturbed = [
+        f"{label} {case}"
+        for label, frame in (("baseline", base), ("current", now))
+        for case in expected
+        if case in frame.index and frame.loc[case, "host_state"] == "disturbed"
+    ]
+    if blocked is None and disturbed:
+        blocked = (
+            f"{len(disturbed)} case(s) were measured on a busy machine and cannot be judged ({disturbed[0]}"
+            f"{', ...' if len(disturbed) > 1 else ''}): re-run them when the machine is fit (`hellotorch env --check`)"
+        )
     return GateResult(findings, common, notes, blocked)
 
 

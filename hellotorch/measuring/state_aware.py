@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from hellotorch import record
+from hellotorch.measuring.case_conditions import CaseConditions
 from hellotorch.measuring.clock import synchronized_clock
 from hellotorch.measuring.paired import paired_speedup_as_planned
 from hellotorch.measuring.reference_workload import REFERENCE_VERSION, reference_step
@@ -31,20 +32,33 @@ def _busy(setup: TrainingSetup, *, seconds: float = 0.05) -> None:
 
 
 def timed_rounds(
-    setup: TrainingSetup, benchmark: Any, *, state: ThreadStateMonitor | None, profile: Profile
+    setup: TrainingSetup,
+    benchmark: Any,
+    *,
+    state: ThreadStateMonitor | None,
+    profile: Profile,
+    conditions: CaseConditions | None = None,
 ) -> torch.Tensor:
     """pytest-benchmark's rounds, started in the threads' fast state where the profile waits for it.
 
     The rounds of a case last about ``max_time`` (0.5 s), far shorter than
     the state (10-70 s here), so they fall in one state or the other whole:
     a compiled step time 1.8x, an eager one 1.4x, in the slow state. The
-    state around them is recorded either way.
+    state around them is recorded either way, and so is the machine's load
+    (``conditions``): rounds cannot be redone, so contended rounds make the
+    case disturbed.
     """
+
+    def rounds() -> torch.Tensor:
+        if conditions is None:
+            return benchmark(setup.step, setup.batch)
+        return conditions.around_rounds(lambda: benchmark(setup.step, setup.batch))
+
     wait = profile.measurement.state_wait_seconds
     if state is None or not wait:
-        return benchmark(setup.step, setup.batch)
+        return rounds()
     waited, fast_before = state.wait_until_fast(lambda: _busy(setup), max_seconds=wait)
-    loss = benchmark(setup.step, setup.batch)
+    loss = rounds()
     after = state.read()
     if after is None:
         rounds_state = "unprobed"

@@ -11,6 +11,7 @@ pandas DataFrame with the columns of :data:`COLUMNS` (record fields from
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -33,15 +34,22 @@ _DERIVED = {
 _ORDER = (
     "id task device device_name model batch_size optimizer implementation dtype mode scope backend "
     "strategy world_size "
-    "median_ms iqr_ms samples_per_s speedup speedup_q1 speedup_q3 speedup_vs_best_eager best_eager "
+    "median_ms iqr_ms samples_per_s speedup speedup_q1 speedup_q3 speedup_ci_low speedup_ci_high speedup_quiet "
+    "speedup_vs_best_eager best_eager "
     "compile_s compile_cache cold_compile_s warm_compile_s portable_compile_s regional_cold_compile_s "
     "regional_warm_compile_s regional_portable_compile_s regional_step_ms "
     "break_even_steps graph_breaks recompiles scenario scenario_compile_s peak_memory_mb cudagraph_extra_mb "
     "compile_s_spread rank_compile_s rank_graph_breaks rank_recompiles rank_peak_memory_bytes "
-    "achieved_gflops mfu parity parity_against parity_max_abs_diff status failure"
+    "achieved_gflops mfu parity parity_against parity_max_abs_diff status failure "
+    "host_state host_others_cores host_evidence"
 ).split()
 #: Column name -> what it means (docs/usage.md shows this table).
 COLUMNS: dict[str, str] = {name: _DERIVED[name] if name in _DERIVED else FIELDS[name].meaning for name in _ORDER}
+#: Numbers a disturbed case measured: kept in its record, never shown as a result (NaN in the table).
+DISTURBED_NUMBERS = (
+    "median_s iqr_s samples_per_s speedup speedup_q1 speedup_q3 speedup_ci_low speedup_ci_high speedup_quiet "
+    "paired_eager_ms paired_compiled_ms achieved_gflops mfu step_per_reference"
+).split()
 #: What makes two rows the same step (the fair eager baseline is chosen among rows sharing these).
 CASE_KEYS = ("task", "device", "model", "batch_size", "optimizer", "dtype", "strategy", "world_size")
 
@@ -52,6 +60,8 @@ def break_even_steps(compile_s: float, eager_ms: float, speedup: float) -> float
     The time saved comes from the paired speedup (eager - eager / speedup),
     so break-even and the headline speedup never disagree on who is faster.
     """
+    if any(math.isnan(value) for value in (compile_s, eager_ms, speedup)):
+        return math.nan  # not measured (or disturbed): no claim either way
     if not all(math.isfinite(value) for value in (compile_s, eager_ms, speedup)) or speedup <= 0:
         return math.inf
     saved_s = eager_ms * (1 - 1 / speedup) / 1e3
@@ -66,6 +76,9 @@ def cases_frame(run: Run) -> pd.DataFrame:
     for column in (*FIELDS, "median_s", "iqr_s"):
         if column not in frame:
             frame[column] = np.nan
+    # A disturbed case's numbers are not results: out of every table, plot, geomean and baseline choice.
+    disturbed = frame["host_state"] == "disturbed"
+    frame.loc[disturbed, DISTURBED_NUMBERS] = np.nan
     # Records from before distributed cases existed ran in one process.
     frame["strategy"] = frame["strategy"].astype(object).fillna("none")
     frame["world_size"] = frame["world_size"].fillna(1).astype(int)
@@ -119,8 +132,27 @@ def _cudagraph_extra_mb(frame: pd.DataFrame) -> list[float]:
     return extra
 
 
+def disturbed_cases(frame: pd.DataFrame) -> pd.DataFrame:
+    """The cases measured on a machine that never became fit: their evidence, and no numbers."""
+    return frame[frame["host_state"] == "disturbed"]
+
+
+def speedup_text(row: Mapping[str, Any]) -> str:
+    """The headline as a reader should take it: with its interval, undecided where that spans 1, or disturbed."""
+    if row.get("host_state") == "disturbed":
+        evidence = str(row.get("host_evidence") or "the machine was busy").split(";")[0]
+        return f"disturbed ({evidence})"
+    speedup, low, high = row.get("speedup"), row.get("speedup_ci_low"), row.get("speedup_ci_high")
+    if not isinstance(speedup, float) or math.isnan(speedup):
+        return ""
+    if not (isinstance(low, float) and isinstance(high, float)) or math.isnan(low) or math.isnan(high):
+        return f"{speedup:.2f}x"
+    verdict = ", undecided" if low <= 1 <= high and row.get("mode") != "eager" else ""
+    return f"{speedup:.2f}x [{low:.2f}-{high:.2f}]{verdict}"
+
+
 def compiled_measured(frame: pd.DataFrame) -> pd.DataFrame:
-    """Compiled cases that were measured (a finite speedup)."""
+    """Compiled cases that were measured (a finite speedup; disturbed cases have none)."""
     return frame[(frame["mode"] != "eager") & frame["mode"].notna() & frame["speedup"].notna()]
 
 
@@ -152,7 +184,8 @@ SUMMARY_VIEW = {
     "median_ms": "step ms",
     "iqr_ms": "IQR ms",
     "samples_per_s": "samples/s",
-    "speedup": "speedup",
+    "speedup_text": "speedup, typical [95 % interval]",
+    "speedup_quiet": "uncontended",
     "speedup_spread": "IQR of ratios",
     "speedup_vs_best_eager": "vs best eager",
     "compile_s": "compile s",
@@ -211,17 +244,30 @@ def to_markdown(frame: pd.DataFrame, run: Run) -> str:
         f"- torch {machine.get('torch', '?')}, CUDA {machine.get('cuda', 'none')}, {machine.get('cxx', '?')}",
         f"- profile {run.meta.get('profile', '?')}, commit {machine.get('git_commit', '?')}",
         "",
-        "Speedup is eager time / compiled time from interleaved pairs in one process (>1: compile wins).",
+        "Speedup is eager time / compiled time from interleaved pairs in one process (>1: compile wins): "
+        "typical, the median of the pairs measured while no other process took CPU, with its 95 % interval; "
+        "'uncontended' is the quietest tenth of those pairs, which reads high. A case whose interval spans 1 is "
+        "undecided.",
         "",
         "## Geometric-mean speedup (slowdowns included)",
         "",
     ]
     geo = geomean_speedups(frame)
     lines.append(markdown(geo, floatfmt=".2f") if not geo.empty else "(no compiled case finished)")
+    disturbed = disturbed_cases(frame)
+    if len(disturbed):
+        lines += [
+            "",
+            f"**{len(disturbed)} case(s) disturbed**: other processes took CPU while they were measured; their "
+            "numbers are not results and are left out of every table, plot and geomean above and below.",
+            "",
+        ]
+        lines += [f"- `{row['id']}`: {row['host_evidence']}" for _, row in disturbed.iterrows()]
     ok = frame[frame["status"].isin(["ok", "parity-failed"])]
     for (task, device, model), group in ok.groupby(["task", "device", "model"], sort=True):
         view = group.assign(
             case=[case_title(row, omit=("task", "device", "model")) for _, row in group.iterrows()],
+            speedup_text=[speedup_text(row) for _, row in group.iterrows()],
             speedup_spread=[
                 f"{a:.2f}-{b:.2f}" if a == a else "" for a, b in zip(group["speedup_q1"], group["speedup_q3"])
             ],

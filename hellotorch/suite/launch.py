@@ -75,6 +75,15 @@ class SuiteOutcome:
         return len(self.profile.cases)
 
     @property
+    def disturbed(self) -> list[dict[str, str]]:
+        """``{"id", "evidence"}`` of every finished case measured on a machine that never became fit."""
+        return [
+            {"id": r["id"], "evidence": r["extra_info"].get("host_evidence", "")}
+            for r in self.finished
+            if r["extra_info"].get("host_state") == "disturbed"
+        ]
+
+    @property
     def json_path(self) -> Path | None:
         path = self.run_dir / BENCHMARK_JSON
         return path if path.is_file() else None

@@ -28,7 +28,9 @@ from hellotorch.compilecost.states import CompileCostFailed, compile_in_fresh_pr
 from hellotorch.distributed.bench import DEFAULT_TIMEOUT_S, SlowestRankTimer, measure_distributed_case
 from hellotorch.distributed.torchrun import LaunchFailed
 from hellotorch.errors import describe, first_line
+from hellotorch.measuring.case_conditions import CaseConditions
 from hellotorch.measuring.flops_memory import flops_per_step, peak_memory
+from hellotorch.measuring.host_load import HostMonitor
 from hellotorch.measuring.paired import paired_speedup_as_planned, steady_step_seconds, time_call
 from hellotorch.measuring.peaks import mfu
 from hellotorch.measuring.recompile_scenarios import RecompileLimitHit, run_scenario
@@ -155,13 +157,17 @@ def measure_case(
     compile_rows: Callable[[list[dict[str, Any]]], None] | None = None,
     progress: Callable[[str], None] | None = None,
     thread_state: ThreadStateMonitor | None = None,
+    host: HostMonitor | None = None,
 ) -> ParityReport | None:
     """Measure ``case`` into ``benchmark.extra_info``; return its parity report, if compiled or distributed.
 
     ``compile_rows`` receives the per-process samples of a case that measures
     its cache states (:mod:`hellotorch.compilecost.states`); ``progress`` a line
     before each long measurement; ``thread_state`` is the bench process's
-    monitor of the CPU threads' state (none: the pairs are not probed).
+    monitor of the CPU threads' state (none: the pairs are not probed);
+    ``host`` its monitor of the machine's load, which waits for the machine
+    to be fit, leaves contended pairs out and records the case disturbed
+    when contention never cleared (none: not probed).
     """
     # The threads' state is a CPU matter; every CPU case reads it, eager too, to sharpen the fast state's level.
     state = thread_state if case.device == "cpu" else None
@@ -176,10 +182,12 @@ def measure_case(
         if distributed is None:
             raise CaseFailed("a distributed case needs the suite's slowest-rank timer")
         return _measure_distributed(case, profile=profile, benchmark=benchmark, distributed=distributed)
+    conditions = CaseConditions(monitor=host, wait_seconds=profile.measurement.host_wait_seconds)
     try:
         setup = build_setup(case)
         extra.update(warm_up(case, setup) if case.scenario == "none" else _scenario(case, setup))
-        loss = timed_rounds(setup, benchmark, state=state, profile=profile)
+        conditions.wait_until_fit()  # after compiling: the compile's own worker processes have gone quiet
+        loss = timed_rounds(setup, benchmark, state=state, profile=profile, conditions=conditions)
         median = benchmark.stats.stats.median
         stats = setup.step.graph_stats()
         extra.update(
@@ -203,13 +211,17 @@ def measure_case(
         extra.update(flops_info(case, setup, flops=flops, median=median, peaks=peaks or {}))
         if not case.compiled:
             extra.update(record.fields(speedup=1.0, status="ok"))  # eager against itself; no pairs measured
+            extra.update(conditions.fields())
             return None
         # The threads' state, which moved a CPU speedup by up to 25 % here (docs/methodology.md).
         region_before = state.read() if state else None
+        conditions.wait_until_fit()
         paired = paired_speedup_as_planned(
-            eager.step, eager.batch, setup.step, setup.batch, measurement=profile.measurement, state=state
+            eager.step, eager.batch, setup.step, setup.batch, measurement=profile.measurement, state=state, host=host
         )
         extra.update(paired.as_fields())
+        conditions.after_pairs(paired)
+        extra.update(conditions.fields())
         region_after = state.read() if state else None
         if region_before is not None and region_after is not None:
             extra.update(

@@ -27,6 +27,7 @@ from hellotorch import runfiles
 from hellotorch.distributed.bench import DEFAULT_TIMEOUT_S, SlowestRankTimer
 from hellotorch.measuring import machine
 from hellotorch.measuring.clock import synchronized_clock
+from hellotorch.measuring.host_load import HostMonitor
 from hellotorch.measuring.peaks import device_peaks
 from hellotorch.measuring.thread_state import ThreadStateMonitor
 from hellotorch.profiles.cases import Profile
@@ -86,6 +87,8 @@ class RunState:
         self.selected: int | None = None
         #: the CPU threads' state, probed through the whole run (hellotorch.measuring.thread_state).
         self.thread_state = ThreadStateMonitor()
+        #: the machine's load, read around every case (hellotorch.measuring.host_load).
+        self.host = HostMonitor()
 
 
 def _plan(config, devices: tuple[str, ...]) -> Profile:

@@ -57,6 +57,7 @@ def test_step(case, benchmark, run_state, request):
             compile_rows=_compile_rows(run_state),
             progress=lambda text: _progress(request, f"  {text}"),
             thread_state=run_state.thread_state,
+            host=run_state.host,
         )
     except CaseFailed as error:
         run_state.failed.append({"id": case.id, "reason": str(error)})

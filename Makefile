@@ -24,7 +24,7 @@ export HELLOTORCH_THREADS := $(THREADS)
 BIND ?=
 export HELLOTORCH_BIND_THREADS := $(BIND)
 
-.PHONY: help install test test-all bench report compare gate baseline lint clean need-run
+.PHONY: help install test test-all check bench report compare gate baseline lint clean need-run
 
 need-run:
 	@test -n "$(RUN)" || { echo "no complete run folder under results/: run 'make bench' first, or pass RUN=results/run-..." >&2; exit 2; }
@@ -49,8 +49,13 @@ test: install ## the fast inner loop: every test but the slow ones (CPU, under 4
 test-all: install ## the whole suite, slow tests included (child suites, torchrun, compile workers, A/B): what CI runs
 	$(PY) -m pytest tests -q
 
-bench: install ## run the benchmark profile PROFILE on DEVICE, then build its report
+bench: install ## say whether the machine is fit to measure on, run the profile PROFILE on DEVICE, report it
+	@# The verdict first: a busy machine's cases wait for it to clear, and are marked disturbed if it never does.
+	-@$(VENV)/bin/hellotorch env --check
 	$(VENV)/bin/hellotorch bench --profile $(PROFILE) --device $(DEVICE) --results results $(if $(K),-k "$(K)")
+
+check: install ## is this machine fit to measure on now? (hellotorch env --check)
+	$(VENV)/bin/hellotorch env --check
 
 report: install need-run ## rebuild tables and plots of RUN (default: the newest run)
 	$(VENV)/bin/hellotorch report $(RUN)

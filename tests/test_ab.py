@@ -356,3 +356,26 @@ def test_an_ab_that_compared_no_case_fails_closed(tmp_path, monkeypatch):
     argv = ["ab", "--base", "HEAD", "--head", "HEAD", "--output", str(tmp_path / "ab")]
     code, out, _ = run_cli([*argv, "--history", str(tmp_path / "history.sqlite"), "--statistic", "median"])
     assert code == 1 and "FAIL" in out and (tmp_path / "ab" / "ab.md").is_file()
+
+
+def test_a_pair_measured_on_a_busy_machine_is_left_out_and_a_case_with_none_fit_is_not_measured():
+    from hellotorch.ab.run import NOT_MEASURED
+
+    nan = float("nan")
+    samples = AbSamples(
+        base={"some": [1e-3, nan, 1e-3, 1e-3], "none": [nan, 1e-3, nan]},
+        head={"some": [1.2e-3, 1e-3, 1.2e-3, 1.2e-3], "none": [1e-3, nan, 1e-3]},
+    )
+    table = verdicts(samples, AbOptions()).set_index("case")
+    assert table.loc["some", "pairs"] == 3 and table.loc["some", "disturbed"] == 1
+    assert table.loc["some", "ratio"] == pytest.approx(1.2)  # the disturbed pair's 1.0 does not pull it
+    assert table.loc["none", "verdict"].startswith(NOT_MEASURED) and table.loc["none", "disturbed"] == 3
+
+
+def test_a_disturbed_record_enters_the_samples_as_no_value():
+    from types import SimpleNamespace
+
+    samples = AbSamples()
+    record = {"id": "c", "status": "ok", "median_s": 1e-3, "host_state": "disturbed"}
+    samples.add("base", SimpleNamespace(records=[record], failed=[]))
+    assert all(value != value for value in samples.base["c"])  # NaN: the pair's place, no value

@@ -23,6 +23,7 @@ def _without_torch(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     "command",
     [
         ["--help"],
+        ["env", "--check", "--window", "0.1"],
         ["report", str(FIXTURE_RUN), "--output", "{tmp}/report"],
         ["compare", str(FIXTURE_RUN), str(FIXTURE_RUN), "--output", "{tmp}/compare"],
         ["gate", "--baseline", str(FIXTURE_RUN), "--current", str(FIXTURE_RUN), "--results", "{tmp}"],
@@ -33,7 +34,8 @@ def _without_torch(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
 )
 def test_reading_commands_run_with_torch_unimportable(command, tmp_path):
     done = _without_torch(*(word.format(tmp=tmp_path) for word in command))
-    assert done.returncode == 0, done.stdout + done.stderr
+    fit_or_busy = (0, 2) if command[0] == "env" else (0,)  # a check of the machine may find it busy
+    assert done.returncode in fit_or_busy, done.stdout + done.stderr
     assert "torch" not in done.stderr
 
 

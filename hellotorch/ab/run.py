@@ -44,6 +44,7 @@ by side, minutes apart, not head against a baseline made on another day.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -84,10 +85,13 @@ class AbSamples:
                 continue
             if record.get("reference_version") is not None:
                 self.reference_versions.setdefault(name, set()).add(int(record["reference_version"]))
+            # A case measured on a busy machine holds its pair's place, as no value: the pair is left out.
+            disturbed = record.get("host_state") == "disturbed"
             for statistic, key in STATISTICS.items():
                 value = record.get(key)
                 if value is None:
                     continue
+                value = math.nan if disturbed else value
                 into = (
                     getattr(self, name)
                     if statistic == self.statistic
@@ -96,6 +100,17 @@ class AbSamples:
                 into.setdefault(record["id"], []).append(float(value))
         for failure in run.failed:
             self.failed.setdefault(failure["id"], f"{name}: {failure['reason']}")
+
+
+#: A case every pair of which was measured on a busy machine: neither a pass nor a regression.
+NOT_MEASURED = "NOT MEASURED"
+
+
+def _fit_pairs(base: list[float], head: list[float]) -> tuple[list[float], list[float], int]:
+    """The pairs both sides measured on a fit machine, and how many were left out as disturbed."""
+    pairs = list(zip(base, head))
+    fit = [(b, h) for b, h in pairs if not (math.isnan(b) or math.isnan(h))]
+    return [b for b, _ in fit], [h for _, h in fit], len(pairs) - len(fit)
 
 
 def verdict_of(found: Estimate, p_slower_adjusted: float, p_faster_adjusted: float, options: AbOptions) -> str:
@@ -118,20 +133,25 @@ def verdicts(samples: AbSamples, options: AbOptions) -> pd.DataFrame:
     # Times are shown in ms; the reference statistic is a ratio already.
     unit, scale = ("x_ref", 1.0) if options.statistic == "reference" else ("ms", 1e3)
     for case in sorted(set(samples.base) | set(samples.head) | set(samples.failed)):
-        base, head = samples.base.get(case, []), samples.head.get(case, [])
-        pairs = min(len(base), len(head))
+        base, head, disturbed = _fit_pairs(samples.base.get(case, []), samples.head.get(case, []))
+        pairs = len(base)
+        if disturbed and pairs < 2 and case not in samples.failed:
+            failed_rows.append(
+                {"case": case, "pairs": pairs, "disturbed": disturbed, "verdict": NOT_MEASURED + " (machine busy)"}
+            )
+            continue
         if case in samples.failed or pairs < 2 or mixed:
             reason = samples.failed.get(case, "measured on one side only")
             if mixed and case not in samples.failed:
                 reason = f"reference workload versions differ: base {sorted(versions.get('base', ()))}, head {sorted(versions.get('head', ()))}"
             failed_rows.append({"case": case, "pairs": pairs, "verdict": f"FAILED ({reason[:60]})"})
             continue
-        measured[case] = (pairs, base, head, estimate(base, head, confidence=options.confidence))
+        measured[case] = (pairs, base, head, estimate(base, head, confidence=options.confidence), disturbed)
     # The false discovery rate is controlled over every case with a ratio, in each direction.
-    slower_adjusted = across_cases([found.p_slower for *_, found in measured.values()])
-    faster_adjusted = across_cases([found.p_faster for *_, found in measured.values()])
+    slower_adjusted = across_cases([found.p_slower for *_, found, _ in measured.values()])
+    faster_adjusted = across_cases([found.p_faster for *_, found, _ in measured.values()])
     rows = []
-    for (case, (pairs, base, head, found)), p_slower_adjusted, p_faster_adjusted in zip(
+    for (case, (pairs, base, head, found, disturbed)), p_slower_adjusted, p_faster_adjusted in zip(
         measured.items(), slower_adjusted, faster_adjusted
     ):
         other = {}
@@ -150,6 +170,7 @@ def verdicts(samples: AbSamples, options: AbOptions) -> pd.DataFrame:
             {
                 "case": case,
                 "pairs": pairs,
+                "disturbed": disturbed,
                 "outliers": found.left_out,
                 f"base_{unit}": scale * sorted(base)[len(base) // 2],
                 f"head_{unit}": scale * sorted(head)[len(head) // 2],
@@ -194,7 +215,9 @@ def run_ab(
             pairs += 1
             if pairs >= options.min_pairs:
                 table = verdicts(samples, options)
-                if not (table["verdict"] == "undecided").any():
+                # Undecided cases, and cases the machine's load left unmeasured, get another pair.
+                waiting = (table["verdict"] == "undecided") | table["verdict"].str.startswith(NOT_MEASURED)
+                if not waiting.any():
                     break
                 if pairs < options.max_pairs:
                     progress(

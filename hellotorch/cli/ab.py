@@ -71,7 +71,7 @@ def run_ab_command(args: argparse.Namespace) -> int:
     from datetime import datetime
     from pathlib import Path
 
-    from hellotorch.ab.run import run_ab, to_markdown
+    from hellotorch.ab.run import NOT_MEASURED, run_ab, to_markdown
     from hellotorch.ab.sides import AbOptions, Side, check_python, choose_statistic, resolve_ref
     from hellotorch.errors import BadInput
     from hellotorch.files import check_output_dir, write_text_atomic
@@ -126,4 +126,13 @@ def run_ab_command(args: argparse.Namespace) -> int:
     print(f"hellotorch ab: wrote ab.md and ab.csv in {out}; side runs recorded in {history_path}")
     bad = table["verdict"].eq("REGRESSION") | table["verdict"].astype(str).str.startswith("FAILED")
     # Fails closed: no case compared (every case skipped on this machine, say) is not a pass.
-    return ExitCode.CHECK_FAILED if bad.any() or table.empty else ExitCode.OK
+    if bad.any() or table.empty:
+        return ExitCode.CHECK_FAILED
+    unmeasured = table["verdict"].astype(str).str.startswith(NOT_MEASURED)
+    if unmeasured.any():
+        print(
+            f"hellotorch ab: {int(unmeasured.sum())} case(s) not measured: the machine stayed busy in every pair "
+            "(neither a pass nor a regression); run again when it is fit (`hellotorch env --check`)"
+        )
+        return ExitCode.BAD_INPUT
+    return ExitCode.OK

@@ -39,7 +39,8 @@ class CaseConditions:
         """Wait (bounded) for the machine to be fit; whether it was. A machine still busy is noted, not refused."""
         if self.monitor is None or self.wait_seconds <= 0:
             return True
-        fit, waited, load = self.monitor.wait_until_fit(max_seconds=self.wait_seconds)
+        # One budget per case, shared by every wait (before the rounds, before the pairs).
+        fit, waited, load = self.monitor.wait_until_fit(max_seconds=max(0.0, self.wait_seconds - self.waited))
         self.waited += waited
         self.probed = self.probed or load is not None
         return fit

@@ -79,6 +79,11 @@ class CaseConditions:
             )
 
     @property
+    def wait_left(self) -> float:
+        """What is left of the case's budget for a busy machine: the pairs may excuse this much contended time."""
+        return max(0.0, self.wait_seconds - self.waited)
+
+    @property
     def state(self) -> str:
         if self.disturbances:
             return "disturbed"

@@ -153,9 +153,14 @@ def paired_speedup(
             if not (state is not None and _bracketing_probe_is_slow(state, probes, i)) and not contended(i)
         ]
 
-    def left_out_seconds(fast: list[int]) -> float:
-        fast_set = set(fast)
-        return sum((eager_times[i] + compiled_times[i]) * steps for i in range(len(ratios)) if i not in fast_set)
+    def seconds_of(pairs_out: list[int]) -> float:
+        return sum((eager_times[i] + compiled_times[i]) * steps for i in pairs_out)
+
+    def excused_seconds() -> float:
+        """Time left out that does not count against ``max_seconds``: each monitor's, up to its own budget."""
+        slow = [i for i in range(len(ratios)) if state is not None and _bracketing_probe_is_slow(state, probes, i)]
+        busy = [i for i in range(len(ratios)) if contended(i) and i not in set(slow)]
+        return min(seconds_of(slow), state_wait_seconds) + min(seconds_of(busy), host_wait_seconds if host else 0.0)
 
     def needed() -> int:
         return MIN_QUIET_PAIRS if target_ci else pairs
@@ -164,18 +169,18 @@ def paired_speedup(
         if len(ratios) < pairs:
             return False
         fast = kept()
-        budget = (state_wait_seconds if state is not None else 0.0) + (host_wait_seconds if host else 0.0)
         if not target_ci:
-            return len(fast) >= pairs or left_out_seconds(fast) >= budget or len(ratios) >= 20 * pairs
+            if len(fast) >= pairs or len(ratios) >= 20 * pairs:
+                return True
+            left_out = seconds_of([i for i in range(len(ratios)) if i not in set(fast)])
+            return left_out >= (host_wait_seconds if host else 0.0)
         # Checked after whole EC+CE rounds, so neither order gets the last word.
         if len(ratios) % 2:
             return False
         if len(fast) >= most or len(ratios) >= 2 * most:
             return True
-        if max_seconds is not None:
-            excused = min(left_out_seconds(fast), budget)
-            if clock() - started - excused >= max_seconds:
-                return True
+        if max_seconds is not None and clock() - started - excused_seconds() >= max_seconds:
+            return True
         if len(fast) < pairs:
             return False
         return relative_half_width([eager_times[i] / compiled_times[i] for i in fast]) <= target_ci
@@ -249,6 +254,7 @@ def paired_speedup_as_planned(
     measurement: Measurement,
     state: ThreadStateMonitor | None = None,
     host: HostMonitor | None = None,
+    host_wait_left: float | None = None,
     steps_per_block: int | None = None,
     clock: Clock = synchronized_clock,
 ) -> PairedSpeedup:
@@ -269,7 +275,7 @@ def paired_speedup_as_planned(
         state=state,
         state_wait_seconds=measurement.state_wait_seconds,
         host=host,
-        host_wait_seconds=measurement.host_wait_seconds,
+        host_wait_seconds=measurement.host_wait_seconds if host_wait_left is None else host_wait_left,
         steps_per_block=steps_per_block,
         clock=clock,
     )

@@ -217,7 +217,14 @@ def measure_case(
         region_before = state.read() if state else None
         conditions.wait_until_fit()
         paired = paired_speedup_as_planned(
-            eager.step, eager.batch, setup.step, setup.batch, measurement=profile.measurement, state=state, host=host
+            eager.step,
+            eager.batch,
+            setup.step,
+            setup.batch,
+            measurement=profile.measurement,
+            state=state,
+            host=host,
+            host_wait_left=conditions.wait_left,
         )
         extra.update(paired.as_fields())
         conditions.after_pairs(paired)

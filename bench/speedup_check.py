@@ -1,0 +1,112 @@
+"""An independent check of the headline speedup: the same definition, measured another way, the same hour.
+
+The suite's headline is the typical paired ratio: the median, over
+interleaved eager/compiled measurements, of eager time / compiled time.
+This check measures that quantity with PyTorch's own timer instead of the
+suite's pairs: ``torch.utils.benchmark.Timer.blocked_autorange`` on the
+eager step, then on the compiled step (then compiled, eager: the order
+alternates), ``--alternations`` times, each ratio the two measurements'
+medians; the check's value is the median of those ratios. It shares the
+step with the suite (the model, batch and optimizer are built as the suite
+builds them) and nothing of its timing or statistics. For each case it runs
+the check, the suite (``hellotorch bench --case ID`` in a fresh process),
+and the check again, and prints both, their difference and whether it is
+within ``--tolerance``:
+
+    python bench/speedup_check.py [--profile bench/accuracy.toml] [--tolerance 0.03] CASE_ID [CASE_ID ...]
+
+Exit 0 when every case agrees, 1 when one does not (run it on a quiet machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.utils.benchmark as torch_benchmark
+
+from hellotorch.profiles.named import build_profile
+from hellotorch.suite.measure_case import build_setup, warm_up
+from hellotorch.training.devices import set_threads
+
+HERE = Path(__file__).resolve().parent
+SETTLE_S = 2.0
+
+
+def suite_speedup(profile: str, case_id: str) -> dict:
+    """The suite's record of one case, measured in a fresh process."""
+    with tempfile.TemporaryDirectory() as results:
+        command = [sys.executable, "-m", "hellotorch", "bench", "--profile", profile, "--case", case_id]
+        command += ["--results", results, "--no-report", "--threads", str(torch.get_num_threads())]
+        subprocess.run(command, check=False, capture_output=True)
+        (run,) = Path(results).glob("run-*")
+        (bench,) = json.loads((run / "benchmark.json").read_text())["benchmarks"]
+    return bench["extra_info"]
+
+
+def timer_speedup(eager, compiled, *, alternations: int, min_run_time: float) -> float:
+    """Median over alternations of eager median / compiled median, each from ``blocked_autorange``."""
+
+    def measure(setup) -> float:
+        timer = torch_benchmark.Timer(
+            stmt="step(batch)", globals={"step": setup.step, "batch": setup.batch}, num_threads=torch.get_num_threads()
+        )
+        return timer.blocked_autorange(min_run_time=min_run_time).median
+
+    ratios = []
+    for index in range(alternations):
+        if index % 2 == 0:
+            e, c = measure(eager), measure(compiled)
+        else:
+            c, e = measure(compiled), measure(eager)
+        ratios.append(e / c)
+    return statistics.median(ratios)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument("cases", nargs="+", metavar="CASE_ID")
+    parser.add_argument("--profile", default=str(HERE / "accuracy.toml"))
+    parser.add_argument("--alternations", type=int, default=40)
+    parser.add_argument("--min-run-time", type=float, default=0.1)
+    parser.add_argument("--tolerance", type=float, default=0.03)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args(argv)
+    set_threads(args.threads)
+    cases = build_profile(args.profile, only=args.cases).cases
+    print("| case | suite (typical) | suite, uncontended | check, before | check, after | suite / check | verdict |")
+    print("|:--|--:|--:|--:|--:|--:|:--|")
+    failed = 0
+    for case in cases:
+        compiled = build_setup(case)
+        warm_up(case, compiled)
+        eager = build_setup(case.eager_twin())
+        warm_up(case.eager_twin(), eager)
+        options = dict(alternations=args.alternations, min_run_time=args.min_run_time)
+        before = timer_speedup(eager, compiled, **options)
+        time.sleep(SETTLE_S)
+        record = suite_speedup(args.profile, case.id)
+        time.sleep(SETTLE_S)
+        after = timer_speedup(eager, compiled, **options)
+        check = (before + after) / 2
+        off = record["speedup"] / check - 1
+        ok = abs(off) <= args.tolerance and record.get("host_state") != "disturbed"
+        failed += not ok
+        state = "" if record.get("host_state") != "disturbed" else " (suite: disturbed)"
+        print(
+            f"| {case.id} | {record['speedup']:.3f} | {record.get('speedup_quiet', float('nan')):.3f} | "
+            f"{before:.3f} | {after:.3f} | {off:+.1%} | {'agrees' if ok else 'DISAGREES'}{state} |",
+            flush=True,
+        )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -201,3 +201,9 @@ def test_a_bad_thread_count_in_the_environment_is_named():
     )
     assert done.returncode == 2
     assert done.stderr.strip() == "hellotorch train: error: HELLOTORCH_THREADS must be a positive integer, got 'abc'"
+
+
+@pytest.mark.parametrize("optimizer, lr", [("adamw", 1e-3), ("sgd", 1e-2)])
+def test_train_defaults_to_the_optimizer_familys_learning_rate_as_parity_does(optimizer, lr, capsys):
+    assert main(["train", "--model", "hello", "--optimizer", optimizer, "--steps", "1"]) == 0
+    assert f"lr {lr:g}" in capsys.readouterr().out

@@ -221,3 +221,38 @@ def test_every_measurement_setting_reaches_the_ranks(tmp_path, monkeypatch):
     payload = json.loads(json.dumps(sent["payload"]))  # as the ranks read it
     received_case, received = read_request(payload)
     assert received == measurement and received_case == case and payload["curve_only"] is False
+
+
+def _marked(mark: str) -> list[int]:
+    """Live processes whose environment carries ``mark`` (this one aside)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            if "State:\tZ" in (proc / "status").read_text():
+                continue
+            if mark.encode() in (proc / "environ").read_bytes():
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.slow
+def test_a_sigkill_of_hellotorch_leaves_no_launcher_or_rank_running():
+    # SIGKILL cannot be caught: the ranks must die with their parents (PR_SET_PDEATHSIG), down the chain.
+    mark = f"HELLOTORCH_TEST_MARK_{os.getpid()}_{time.monotonic_ns()}"
+    command = [sys.executable, "-m", "hellotorch", "train", "--model", "tests.rank_faults:hang_on_rank1"]
+    command += ["--nproc", "2", "--strategy", "ddp", "--steps", "6"]
+    parent = subprocess.Popen(command, cwd=ROOT, env=dict(os.environ, **{mark: "1"}))
+    deadline = time.monotonic() + 180
+    while len(_marked(mark)) < 4 and time.monotonic() < deadline:  # hellotorch, torchrun, two ranks
+        time.sleep(0.5)
+    assert len(_marked(mark)) >= 4, "the ranks never started"
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 30
+    while _marked(mark) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _marked(mark) == []

@@ -96,6 +96,7 @@ def test_no_library_module_imports_the_command_line():
 #: The ground floor: contracts both halves stand on (no torch, no other hellotorch package).
 GROUND = {
     "hellotorch",
+    "hellotorch.children",
     "hellotorch.errors",
     "hellotorch.files",
     "hellotorch.labels",

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from hellotorch.children import run_child
 from hellotorch.errors import BadInput
 from hellotorch.results.runs import Run, load_run
 from hellotorch.settings import profile_measurement
@@ -192,14 +193,8 @@ def side_environment(side: Side) -> tuple[dict[str, str], Path]:
 def run_side(side: Side, options: AbOptions, results: Path, log: Path) -> Run:
     """One fresh process of ``side``; its run. A side that refuses the request is bad input (exit 2)."""
     env, cwd = side_environment(side)
-    with open(log, "w") as out:
-        process = subprocess.Popen(side_command(side, options, results), cwd=cwd, env=env, stdout=out, stderr=out)
-        try:
-            status = process.wait()
-        except KeyboardInterrupt:
-            process.terminate()
-            process.wait()
-            raise
+    # Interrupted, the side gets SIGINT and time to stop its own pytest (hellotorch.children).
+    status = run_child(side_command(side, options, results), cwd=cwd, env=env, output=log).returncode
     if status == 130:
         raise KeyboardInterrupt
     lines = log.read_text(errors="replace").strip().splitlines() or ["no output"]

@@ -20,15 +20,13 @@ from hellotorch.cli.options import (
 )
 from hellotorch.errors import ExitCode
 
-#: the tutorial's learning rate: train's and finetune's default.
-TRAIN_DEFAULT_LR = 0.01
-
 
 def _add_run_options(parser: argparse.ArgumentParser, *, model_default: str | None) -> None:
     from hellotorch.training.compiling import COMPILE_MODES
 
     run = parser.add_argument_group("run")
-    add_step_options(run, model_default=model_default, lr_default=TRAIN_DEFAULT_LR)
+    # One default per optimizer family, the one parity and the benchmarks use (1e-2 SGD family, 1e-3 adaptive).
+    add_step_options(run, model_default=model_default, lr_default=None)
     run.add_argument(
         "--compile",
         nargs="?",
@@ -94,7 +92,7 @@ def run_train(args: argparse.Namespace) -> int:
     from hellotorch.training.workflows import run_training
 
     run = run_config(args, model=args.model, optimizer=args.optimizer, mode=args.compile, lr=args.lr)
-    case = distributed_case(args, run, task="train", command_lr=TRAIN_DEFAULT_LR)
+    case = distributed_case(args, run, task="train")
     if case is not None:
         return _train_distributed(args, case)
     check_output_file(args.save, option="--save")

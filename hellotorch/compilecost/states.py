@@ -27,7 +27,6 @@ import dataclasses
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from typing import Any
 import torch
 
 from hellotorch import record
+from hellotorch.children import ChildTimedOut, run_child
 from hellotorch.measuring.thread_state import unbound_child
 from hellotorch.profiles.cases import BenchCase
 from hellotorch.runfiles import COST_FIELDS, PHASES, STATES
@@ -59,14 +59,15 @@ def _worker(case: BenchCase, role: str, *, cache_dir: str, cold: bool = False, a
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as request:
         json.dump({"case": fields, "role": role, "artifacts": artifacts}, request)
     try:
-        done = subprocess.run(
+        done = run_child(
             [sys.executable, "-m", "hellotorch.compilecost.worker", request.name],
-            capture_output=True,
-            text=True,
+            capture=True,
             env=env,
-            preexec_fn=preexec,
-            timeout=WORKER_TIMEOUT_S,
+            preexec=preexec,
+            timeout_s=WORKER_TIMEOUT_S,
         )
+    except ChildTimedOut as error:
+        raise CompileCostFailed(f"{role} compile of {case.id} {error}") from None
     finally:
         os.unlink(request.name)
     if done.returncode != 0:

@@ -22,7 +22,6 @@ import json
 import os
 import re
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +31,7 @@ from typing import Any
 
 import torch
 
+from hellotorch.children import ChildTimedOut, run_child
 from hellotorch.measuring.thread_state import unbound_child
 from hellotorch.profiles.cases import BenchCase
 from hellotorch.settings import Measurement
@@ -86,29 +86,6 @@ def torchrun_command(launch: Launch, request: Path) -> list[str]:
     ]
 
 
-def _stop_group(child: subprocess.Popen) -> None:
-    """SIGTERM the launcher's whole process group, then SIGKILL what is left."""
-    for sig, grace in ((signal.SIGTERM, TERMINATE_GRACE_S), (signal.SIGKILL, 0.0)):
-        try:
-            os.killpg(child.pid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and group_alive(child.pid):
-            child.poll()  # reap torchrun itself: a zombie still counts as a member of the group
-            time.sleep(0.1)
-    child.wait()
-
-
-def group_alive(pgid: int) -> bool:
-    """Whether any process of the group is still running (zombies excluded only by a reaper)."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def _phases(out_dir: Path, world_size: int) -> str:
     parts = []
     for rank in range(world_size):
@@ -148,6 +125,8 @@ def request_payload(launch: Launch, out_dir: Path) -> dict[str, Any]:
         "curve_only": launch.curve_only,
         "out_dir": str(out_dir),
         "collective_timeout_s": launch.collective_timeout,
+        # The ranks watch this process: torchrun dies with it (hellotorch.children), the ranks by this.
+        "launcher_pid": os.getpid(),
     }
 
 
@@ -167,25 +146,21 @@ def launch_case(launch: Launch) -> dict[str, Any]:
         )
         log = out_dir / "torchrun.log"
         started = time.monotonic()
-        with log.open("w") as sink:
-            child = subprocess.Popen(
+        try:
+            # Whatever ends it (exit, timeout, Ctrl-C, hellotorch killed), nothing of the group is left running.
+            returncode = run_child(
                 torchrun_command(launch, request),
-                stdout=sink,
-                stderr=subprocess.STDOUT,
                 env=env,
-                preexec_fn=preexec,
-                start_new_session=True,
-            )
-            try:
-                returncode = child.wait(timeout=launch.timeout_s)
-            except subprocess.TimeoutExpired:
-                where = _phases(out_dir, world_size)  # read before the group is stopped, below
-                raise LaunchFailed(
-                    f"timed out after {launch.timeout_s:g} s, stopped (a rank hung or a collective stalled): {where}"
-                ) from None
-            finally:
-                # Whatever ended the wait (exit, timeout, Ctrl-C), nothing of the group is left running.
-                _stop_group(child)
+                preexec=preexec,
+                output=log,
+                timeout_s=launch.timeout_s,
+                grace_s=TERMINATE_GRACE_S,
+            ).returncode
+        except ChildTimedOut:
+            raise LaunchFailed(
+                f"timed out after {launch.timeout_s:g} s, stopped (a rank hung or a collective stalled): "
+                f"{_phases(out_dir, world_size)}"
+            ) from None
         elapsed = time.monotonic() - started
         output = log.read_text(errors="replace")
         report_path = out_dir / "report.json"

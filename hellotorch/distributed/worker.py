@@ -33,6 +33,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from hellotorch.children import watch_process
 from hellotorch.distributed.strategies import Parallelism
 from hellotorch.errors import describe
 from hellotorch.files import write_text_atomic
@@ -176,6 +177,7 @@ def read_request(request: dict[str, Any]) -> tuple[BenchCase, Measurement]:
 
 def main(argv: list[str]) -> int:
     request = json.loads(Path(argv[0]).read_text())
+    watch_process(request["launcher_pid"])  # a rank never outlives hellotorch, whatever stopped it
     rank = Rank(Path(request["out_dir"]))
     try:
         case, measurement = read_request(request)

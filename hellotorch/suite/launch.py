@@ -19,8 +19,6 @@ import dataclasses
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -30,6 +28,7 @@ from typing import Any
 
 import torch
 
+from hellotorch.children import run_child
 from hellotorch.distributed.strategies import check_ranks_fit
 from hellotorch.errors import BadInput, NothingToRun
 from hellotorch.files import check_output_dir, write_text_atomic
@@ -171,18 +170,17 @@ def select_by_keyword(keyword: str, case_ids: Sequence[str]) -> list[str]:
     return [case for case in case_ids if matches(case)]
 
 
-def _wait(child: subprocess.Popen) -> tuple[int, bool]:
-    """pytest's exit status, and whether this process was interrupted meanwhile."""
+def _run_pytest(command: list[str], *, cwd: Path, env: dict[str, str], preexec) -> tuple[int, bool]:
+    """pytest's exit status, and whether this process was interrupted meanwhile.
+
+    Interrupted (Ctrl-C, SIGTERM), the launcher (:mod:`hellotorch.children`)
+    gives pytest SIGINT and time to write what it has; the run is then read
+    as any other, marked interrupted.
+    """
     try:
-        return child.wait(), False
+        return run_child(command, cwd=cwd, env=env, preexec=preexec, grace_s=INTERRUPT_GRACE_S).returncode, False
     except KeyboardInterrupt:
-        # Ctrl-C reaches pytest too (same process group): give it time to write
-        # what it has; forward the signal only if it did not get one.
-        try:
-            return child.wait(timeout=INTERRUPT_GRACE_S), True
-        except (subprocess.TimeoutExpired, KeyboardInterrupt):
-            child.send_signal(signal.SIGINT)
-            return child.wait(), True
+        return PYTEST_INTERRUPTED, True
 
 
 def run_suite(
@@ -250,7 +248,7 @@ def run_suite(
     # runs from the run folder: nothing pytest writes lands in the package.
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")])))
     env, preexec = bound_child(env) if bind else (env, None)
-    status, interrupted = _wait(subprocess.Popen(command, cwd=run_dir, env=env, preexec_fn=preexec))
+    status, interrupted = _run_pytest(command, cwd=run_dir, env=env, preexec=preexec)
     storage = run_dir / ".benchmarks"  # pytest-benchmark's storage, created even when nothing is saved there
     if storage.is_dir() and not any(storage.iterdir()):
         storage.rmdir()

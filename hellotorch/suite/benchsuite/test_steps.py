@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 
 from hellotorch import record, runfiles
+from hellotorch.results.table import speedup_text
 from hellotorch.suite.measure_case import CaseFailed, Distributed, measure_case
 
 
@@ -76,10 +77,14 @@ def test_step(case, benchmark, run_state, request):
                 run_state.run_dir, {"id": case.id, "extra_info": dict(benchmark.extra_info), **_summary(benchmark)}
             )
     extra = benchmark.extra_info
-    line = f"  {case.id}: median {extra['samples_per_s']:.0f} samples/s"
+    if extra.get("host_state") == "disturbed":
+        # Not a result: the line says so, and why, instead of printing the numbers the load made.
+        line = f"  {case.id}: DISTURBED ({extra.get('host_evidence', 'the machine was busy')})"
+    else:
+        line = f"  {case.id}: median {extra['samples_per_s']:.0f} samples/s"
     if report is not None:
-        if case.compiled:
-            line += f", compile {extra['compile_s']:.1f} s, speedup {extra['speedup']:.2f}x"
+        if case.compiled and extra.get("host_state") != "disturbed":
+            line += f", compile {extra['compile_s']:.1f} s, speedup {speedup_text(extra)}"
         line += f", parity {report.verdict}"
         if run_state.run_dir is not None:
             runfiles.append_curves(run_state.run_dir, case.as_dict(), report.eager_losses, report.compiled_losses)

@@ -109,3 +109,19 @@ def test_inductor_fp32_sgd_and_bf16_autocast_pass_on_hello():
 def test_eager_mode_is_refused():
     with pytest.raises(ValueError, match="parity needs a compile mode"):
         check_parity(dataclasses.replace(HELLO, compile=CompileConfig()), steps=3)
+
+
+def test_the_detail_names_the_rule_that_decided_and_never_a_limit_it_did_not_apply():
+    import torch
+
+    from hellotorch.parity.tolerances import Tolerance, compare_curves
+
+    tolerance = Tolerance(rtol=1e-3, atol=1e-3, fp64_factor=2.0)
+    reference = torch.tensor([1.0, 0.5, 0.25], dtype=torch.float64)
+    eager = reference + 1e-9
+    within_band = compare_curves(reference + 1e-5, eager, reference, tolerance=tolerance)
+    text = within_band.detail(tolerance=tolerance, ratio_name="compiled/eager")
+    assert within_band.ok and "decided by the band" in text and "limit" not in text
+    outside = compare_curves(reference + 0.1, eager, reference, tolerance=tolerance)
+    text = outside.detail(tolerance=tolerance, ratio_name="compiled/eager")
+    assert not outside.ok and "outside the band" in text and "fp64 rule" in text and "limit 2" in text

@@ -63,17 +63,9 @@ class CaseConditions:
         if paired.host is None:
             return
         self.probed = self.probed or paired.host.windows > 0
-        for name in ("windows", "contended", "others_core_seconds", "seconds"):
-            setattr(self.tally, name, getattr(self.tally, name) + getattr(paired.host, name))
-        self.tally.runnable_max = max(self.tally.runnable_max, paired.host.runnable_max)
-        self.tally.steal_max = max(self.tally.steal_max, paired.host.steal_max)
-        self.tally.load1_max = max(self.tally.load1_max, paired.host.load1_max)
-        if paired.host.worst is not None and (
-            self.tally.worst is None or paired.host.worst.others_cores > self.tally.worst.others_cores
-        ):
-            self.tally.worst = paired.host.worst
+        self.tally.merge(paired.host)
         if paired.disturbed and paired.host.worst is not None:
-            waited = f"; waited {self.wait_seconds:g} s for it to clear" if self.wait_seconds else ""
+            waited = f"; waited {self.waited:.0f} s for it to clear" if self.waited else ""
             self.disturbances.append(
                 f"in {paired.contended_pairs} of {paired.pairs} pairs {paired.host.worst.describe()}{waited}"
             )

@@ -241,6 +241,18 @@ class LoadTally:
         if self.worst is None or load.others_cores > self.worst.others_cores:
             self.worst = load
 
+    def merge(self, other: LoadTally) -> None:
+        """Add ``other``'s windows to this tally (a case's rounds, then its pairs)."""
+        self.windows += other.windows
+        self.contended += other.contended
+        self.others_core_seconds += other.others_core_seconds
+        self.seconds += other.seconds
+        self.runnable_max = max(self.runnable_max, other.runnable_max)
+        self.steal_max = max(self.steal_max, other.steal_max)
+        self.load1_max = max(self.load1_max, other.load1_max)
+        if other.worst is not None and (self.worst is None or other.worst.others_cores > self.worst.others_cores):
+            self.worst = other.worst
+
     @property
     def others_cores(self) -> float:
         return self.others_core_seconds / self.seconds if self.seconds else math.nan

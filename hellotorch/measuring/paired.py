@@ -146,13 +146,12 @@ def paired_speedup(
     def contended(pair: int) -> bool:
         return host is not None and host.is_contended(round_load(pair // 2))
 
+    def slow_state(pair: int) -> bool:
+        return state is not None and _bracketing_probe_is_slow(state, probes, pair)
+
     def kept() -> list[int]:
         """The pairs measured in the fast state on a fit machine (every pair, without monitors)."""
-        return [
-            i
-            for i in range(len(ratios))
-            if not (state is not None and _bracketing_probe_is_slow(state, probes, i)) and not contended(i)
-        ]
+        return [i for i in range(len(ratios)) if not slow_state(i) and not contended(i)]
 
     def seconds_of(pairs_out: list[int]) -> float:
         # Each block also ran one untimed step: that time was spent in the state too.
@@ -160,8 +159,8 @@ def paired_speedup(
 
     def excused_seconds() -> float:
         """Time left out that does not count against ``max_seconds``: each monitor's, up to its own budget."""
-        slow = [i for i in range(len(ratios)) if state is not None and _bracketing_probe_is_slow(state, probes, i)]
-        busy = [i for i in range(len(ratios)) if contended(i) and i not in set(slow)]
+        slow = [i for i in range(len(ratios)) if slow_state(i)]
+        busy = [i for i in range(len(ratios)) if contended(i) and not slow_state(i)]
         return min(seconds_of(slow), state_wait_seconds) + min(seconds_of(busy), host_wait_seconds if host else 0.0)
 
     def needed() -> int:
@@ -206,7 +205,7 @@ def paired_speedup(
         eager_times.append(eager_time)
         compiled_times.append(compiled_time)
         index += 1
-    slow = [i for i in range(len(ratios)) if state is not None and _bracketing_probe_is_slow(state, probes, i)]
+    slow = [i for i in range(len(ratios)) if slow_state(i)]
     busy = [i for i in range(len(ratios)) if contended(i)]
     fit = kept()
     thread_state = "unprobed"

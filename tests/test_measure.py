@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from hellotorch.measuring.pair_statistics import quantiles, quiet_ratios
-from hellotorch.measuring.paired import paired_speedup
+from hellotorch.measuring.paired import paired_speedup, warm_steps
 from hellotorch.measuring.thread_state import ThreadStateMonitor, parallel_region_us
 
 
@@ -78,6 +78,19 @@ def test_the_arms_alternate_order_so_drift_favours_neither():
     paired_speedup(step("e"), None, step("c"), None, pairs=4, clock=clock, block_seconds=0.001)
     blocks = order[10:]  # after the 5 + 5 steady-step probes; each block: one untimed step, then the timed one
     assert blocks[0::2] == blocks[1::2] == ["e", "c", "c", "e", "e", "c", "c", "e"]
+
+
+@pytest.mark.parametrize(("steps", "warm"), [(1, 1), (4, 1), (10, 2), (12, 3), (40, 10)])
+def test_a_quarter_of_each_block_runs_untimed_first(steps, warm):
+    assert warm_steps(steps) == warm
+    clock, order = FakeClock(), []
+
+    def run(batch):
+        order.append(clock.now)
+        clock.now += 0.001
+
+    paired_speedup(run, None, run, None, pairs=2, clock=clock, steps_per_block=steps)
+    assert len(order) == 2 * 2 * (steps + warm)  # two pairs, each of two blocks
 
 
 def test_quantiles_of_one_value_and_of_many():

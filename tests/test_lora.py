@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from hellotorch.models import build_model, model_config
-from hellotorch.parity.losses import Arms, check_parity, compare_arms, format_report
+from hellotorch.parity.arms import Arms
+from hellotorch.parity.losses import check_parity, compare_arms, format_report
 from hellotorch.training.compiling import CompileConfig
 from hellotorch.training.config import FinetuneConfig, RunConfig
 from hellotorch.training.loops import prepare_finetuning, train

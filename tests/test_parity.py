@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from hellotorch.models import model_config
-from hellotorch.parity.losses import Arms, check_parity, compare_arms, format_report
+from hellotorch.parity.arms import Arms
+from hellotorch.parity.losses import check_parity, compare_arms, format_report
 from hellotorch.parity.tolerances import Tolerance, same
 from hellotorch.training.compiling import CompileConfig
 from hellotorch.training.loops import FinetuneConfig, RunConfig

@@ -29,10 +29,11 @@ from torch import nn
 from hellotorch.distributed.strategies import Parallelism, remap_param_groups
 from hellotorch.errors import StepFailed, describe
 from hellotorch.models import Batch, Classifier, ModelConfig, build_head, build_model, get_model_spec, make_batch
-from hellotorch.training.compiling import BoundStep, bind_step
+from hellotorch.training.compiling import BoundStep, CompileConfig, bind_step
 from hellotorch.training.config import FinetuneConfig, RunConfig
 from hellotorch.training.lora import add_adapters
 from hellotorch.training.optimizers import build_optimizer
+from hellotorch.training.step import PrecisionContext
 
 __all__ = ["FinetuneConfig", "RunConfig", "TrainingSetup", "prepare", "prepare_finetuning", "prepare_training", "train"]
 
@@ -55,6 +56,14 @@ class TrainingSetup:
     def blocks(self) -> nn.Module | None:
         """The model's container of repeated blocks (regional compilation), or None."""
         return self.run.model_spec.repeated_blocks(self.model.backbone)
+
+    @property
+    def autocast(self) -> PrecisionContext:
+        return self.run.autocast
+
+    @property
+    def compile_config(self) -> CompileConfig:
+        return self.run.compile
 
 
 def _place(model: Classifier, run: RunConfig) -> Classifier:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -55,8 +56,11 @@ def die_with_parent() -> None:
         pass
 
 
-def watch_process(pid: int, *, every_s: float = 1.0) -> None:
+def watch_process(pid: int, *, every_s: float = 1.0, leftovers: Path | None = None) -> None:
     """SIGKILL this process as soon as process ``pid`` is gone: a daemon thread polling it.
+
+    ``leftovers``: a folder the dead process would have removed (the
+    launcher's temporary folder), removed first, so nothing of the run stays.
 
     ``PR_SET_PDEATHSIG`` fires when the parent *thread* that started this
     process exits, and torchrun's agent starts its ranks in a way that never
@@ -77,6 +81,8 @@ def watch_process(pid: int, *, every_s: float = 1.0) -> None:
     def watch() -> None:
         while alive():
             time.sleep(every_s)
+        if leftovers is not None:
+            shutil.rmtree(leftovers, ignore_errors=True)
         os.kill(os.getpid(), signal.SIGKILL)
 
     threading.Thread(target=watch, name="hellotorch-watch", daemon=True).start()

@@ -108,3 +108,16 @@ def check_output_dir(path: str | os.PathLike | None, *, option: str) -> Path | N
         raise OutputError(f"{option} {target}: is a file, not a folder")
     _check_can_create_in(target, option=option, target=target)
     return target
+
+
+#: Folders torch creates or opens when it is imported: a bad one would fail a command before its error policy runs.
+CACHE_VARIABLES = ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR")
+
+
+def check_cache_folders(environ: dict[str, str] | None = None) -> None:
+    """Refuse a cache folder variable that names a file or a folder that cannot be written, naming the variable."""
+    environ = os.environ if environ is None else environ
+    for name in CACHE_VARIABLES:
+        value = environ.get(name)
+        if value:
+            check_output_dir(value, option=name)

@@ -52,4 +52,6 @@ def pytest_benchmark_update_machine_info(config, machine_info):
 def pytest_benchmark_update_json(config, benchmarks, output_json):
     # Name what produced the run, so a report of it says so (the suite writes its own block).
     if config.stash.get(_USED, False) and "hellotorch" not in output_json:
-        output_json["hellotorch"] = {"profile": "compile_benchmark (pytest plugin)"}
+        import uuid
+
+        output_json["hellotorch"] = {"profile": "compile_benchmark (pytest plugin)", "run_id": uuid.uuid4().hex}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,9 @@ class Measurement:
     #: seconds a case may wait for the machine to be fit (no other process taking CPU): before it starts, and in
     #: pairs left out while it is contended; past it, the case is recorded disturbed and its speedup is no result.
     host_wait_seconds: float = _setting(30.0, low=0, high=3_600, zero_ok=True)
+    #: seconds one case may take, compile and parity included; past it the case is recorded failed (timed out)
+    #: and the run goes on. The slowest `full` case took about 90 s here.
+    case_timeout_s: float = _setting(1_800.0, low=0, high=86_400)
     #: also time each case against the fixed reference workload (:mod:`hellotorch.measuring.reference_workload`)
     #: in interleaved pairs: ``step_per_reference``, what ``hellotorch ab --statistic reference`` compares.
     reference: bool = False
@@ -122,6 +126,14 @@ NAMED_MEASUREMENTS: dict[str, Measurement] = {
     "dist": Measurement(max_time=0.3, pairs=10, parity_steps=20, speedup_ci=None, state_wait_seconds=0),
     "full": Measurement(max_time=1.0, pairs=100, parity_steps=200),
 }
+
+
+def check_thread_count(threads: int, *, source: str = "thread count") -> int:
+    """``threads`` if this machine can run it (1 to its logical CPUs); a ``ValueError`` naming ``source`` if not."""
+    most = os.cpu_count() or 1
+    if threads > most:
+        raise ValueError(f"{source} {threads} is more than this machine's {most} logical CPUs")
+    return threads
 
 
 def is_profile_file(name: str) -> bool:

@@ -337,8 +337,97 @@ def build(root: Path) -> list[BadInput]:
         BadInput("env: unknown option", ("env", "--verbose")),
         BadInput("unknown command", ("fly",)),
         BadInput("no command", ()),
+        *_hostile(root, runs),
     ]
     return cases
+
+
+def _history(root: Path, name: str, edit=None) -> str:
+    """A history holding the fixture run, then ``edit(connection)`` applied to it (None: left whole)."""
+    import sqlite3
+
+    from hellotorch.history.store import record_run
+    from hellotorch.results.runs import load_run
+
+    path = root / name
+    record_run(path, load_run(FIXTURE_RUN))
+    if edit is not None:
+        connection = sqlite3.connect(path, isolation_level=None)
+        edit(connection)
+        connection.close()
+    return str(path)
+
+
+def _damage_header(path: str) -> str:
+    data = bytearray(Path(path).read_bytes())
+    data[16:24] = b"\xff" * 8  # page size and format bytes of the header
+    Path(path).write_bytes(bytes(data))
+    return path
+
+
+def _hostile(root: Path, runs: dict[str, str]) -> list[BadInput]:
+    """The hostile conditions of the second adversarial pass (issue: no wrong exit, no orphan, no hang)."""
+    whole = _history(root, "whole.sqlite")
+    cost_rows = root / "run-costs"
+    shutil.copytree(FIXTURE_RUN, cost_rows)
+    (cost_rows / "compile_costs.jsonl").write_text(
+        '{"id": "x", "variant": "whole", "state": "cold", "compile_s": "1.5"}\n'
+    )
+    file_cache = {"TORCHINDUCTOR_CACHE_DIR": str(root / "a-file")}
+    plugin = "tests.plugin_faults"
+    return [
+        BadInput("train: TORCHINDUCTOR_CACHE_DIR is a file", ("train",), env=file_cache),
+        BadInput(
+            "parity: TORCHINDUCTOR_CACHE_DIR under a file",
+            ("parity",),
+            env={"TORCHINDUCTOR_CACHE_DIR": str(root / "a-file" / "c")},
+        ),
+        BadInput("bench: TORCHINDUCTOR_CACHE_DIR is a file", ("bench", "--profile", "smoke"), env=file_cache),
+        BadInput("train: --threads past the CPUs", ("train", "--threads", "100000")),
+        BadInput("bench: --threads past the CPUs", ("bench", "--threads", "100000")),
+        BadInput("train: HELLOTORCH_THREADS past the CPUs", ("train",), env={"HELLOTORCH_THREADS": "100000"}),
+        BadInput(
+            "bench: HELLOTORCH_THREADS past the CPUs",
+            ("bench", "--profile", "smoke", "--results", str(root / "threads")),
+            env={"HELLOTORCH_THREADS": "100000"},
+        ),
+        BadInput("train: plug-in factory calls sys.exit(0)", ("train", "--model", f"{plugin}:exits_zero")),
+        BadInput("parity: plug-in factory calls sys.exit(0)", ("parity", "--model", f"{plugin}:exits_zero")),
+        BadInput("train: plug-in factory calls sys.exit(3)", ("train", "--model", f"{plugin}:exits_three")),
+        BadInput("train: plug-in batch calls sys.exit(0)", ("train", "--model", f"{plugin}:batch_exits")),
+        BadInput("train: plug-in default_batch_size 2.5", ("train", "--model", f"{plugin}:float_batch_size")),
+        BadInput("train: plug-in has_sequence as text", ("train", "--model", f"{plugin}:text_has_sequence")),
+        BadInput("history: --since last week", ("history", "--history", whole, "--since", "last week")),
+        BadInput("history: --since 2026-13-45", ("history", "--history", whole, "--since", "2026-13-45")),
+        BadInput(
+            "history: --regressions, --case matches nothing",
+            ("history", "--history", whole, "--case", "nothing-like-it", "--regressions"),
+        ),
+        BadInput("history: damaged header", ("history", "--history", _damage_header(_history(root, "header.sqlite")))),
+        BadInput(
+            "history: a table dropped",
+            ("history", "--history", _history(root, "notable.sqlite", lambda c: c.execute("DROP TABLE cases"))),
+        ),
+        BadInput(
+            "history: user_version tampered",
+            ("history", "--history", _history(root, "version.sqlite", lambda c: c.execute("PRAGMA user_version = 1"))),
+        ),
+        BadInput(
+            "history: ingest into a dropped table",
+            (
+                "history",
+                "ingest",
+                runs["good"],
+                "--history",
+                _history(root, "noruns.sqlite", lambda c: c.execute("DROP TABLE runs")),
+            ),
+        ),
+        BadInput(
+            "calibrate: one run three times",
+            ("calibrate", "--from-runs", runs["good"], runs["good"], runs["good"], "--results", str(root / "cal")),
+        ),
+        BadInput("report: compile_costs.jsonl with text seconds", ("report", str(cost_rows))),
+    ]
 
 
 def run_subprocess(case: BadInput, *, tree: Path, timeout: float = 300) -> tuple[int, str]:

@@ -213,7 +213,7 @@ def test_a_keyword_that_matches_nothing_is_exit_2_and_leaves_no_run_folder(tmp_p
 
 
 def test_k_selects_by_case_id_not_by_the_folders_the_suite_lives_in():
-    from hellotorch.suite.launch import select_by_keyword
+    from hellotorch.suite.keyword import select_by_keyword
 
     ids = [case.id for case in build_profile("smoke").cases]
     # pytest's own -k also matched the 'hellotorch/' folder: -k hello selected every case.

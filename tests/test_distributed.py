@@ -240,12 +240,14 @@ def _marked(mark: str) -> list[int]:
 
 
 @pytest.mark.slow
-def test_a_sigkill_of_hellotorch_leaves_no_launcher_or_rank_running():
+def test_a_sigkill_of_hellotorch_leaves_no_launcher_rank_or_temporary_folder(tmp_path):
     # SIGKILL cannot be caught: the ranks must die with their parents (PR_SET_PDEATHSIG), down the chain.
     mark = f"HELLOTORCH_TEST_MARK_{os.getpid()}_{time.monotonic_ns()}"
     command = [sys.executable, "-m", "hellotorch", "train", "--model", "tests.rank_faults:hang_on_rank1"]
     command += ["--nproc", "2", "--strategy", "ddp", "--steps", "6"]
-    parent = subprocess.Popen(command, cwd=ROOT, env=dict(os.environ, **{mark: "1"}))
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    parent = subprocess.Popen(command, cwd=ROOT, env=dict(os.environ, TMPDIR=str(temporary), **{mark: "1"}))
     deadline = time.monotonic() + 180
     while len(_marked(mark)) < 4 and time.monotonic() < deadline:  # hellotorch, torchrun, two ranks
         time.sleep(0.5)
@@ -253,6 +255,7 @@ def test_a_sigkill_of_hellotorch_leaves_no_launcher_or_rank_running():
     parent.kill()
     parent.wait()
     deadline = time.monotonic() + 30
-    while _marked(mark) and time.monotonic() < deadline:
+    while (_marked(mark) or list(temporary.glob("hellotorch-dist-*"))) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert _marked(mark) == []
+    assert list(temporary.glob("hellotorch-dist-*")) == []  # the ranks' watchdog removed the launcher's folder

@@ -60,3 +60,48 @@ def test_the_plugin_stays_out_of_an_unrelated_run(tmp_path):
     assert "1 passed" in done.stdout
     plugins = _pytest(tmp_path, "--trace-config", "-q", "test_plain.py")
     assert "hellotorch.pytest_plugin" in plugins.stdout  # it is registered, and costs nothing
+
+
+BROKEN_AND_GOOD = """
+import torch
+
+
+def make():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(5, 1)
+    return model, torch.optim.SGD(model.parameters(), lr=0.01), torch.nn.MSELoss(), (torch.randn(8, 5), torch.randn(8, 1))
+
+
+def test_good(compile_benchmark):
+    assert compile_benchmark(make, backend="aot_eager", pairs=4, parity_steps=5).parity == "pass"
+
+
+def test_broken_after_timing(compile_benchmark):
+    calls = []
+
+    def runs_dry():  # enough pieces to time the step; the parity check's arms find the loader dry
+        calls.append(1)
+        if len(calls) > 4:
+            raise RuntimeError("the data loader ran dry")
+        return make()
+
+    compile_benchmark(runs_dry, backend="aot_eager", pairs=4, parity_steps=5)
+"""
+
+
+@pytest.mark.slow
+def test_a_test_that_fails_after_timing_is_reported_failed_and_the_rest_still_read(tmp_path):
+    (tmp_path / "test_two.py").write_text(BROKEN_AND_GOOD)
+    (tmp_path / "results" / "mine").mkdir(parents=True)
+    done = _pytest(tmp_path, "test_two.py", "--benchmark-json=results/mine/benchmark.json", "-q")
+    assert done.returncode == 1, done.stdout[-3000:]  # the broken test fails; the good one passes
+    raw = json.loads((tmp_path / "results" / "mine" / "benchmark.json").read_text())
+    records = {bench["extra_info"].get("model"): bench["extra_info"] for bench in raw["benchmarks"]}
+    assert records["test_broken_after_timing"]["status"] == "failed"
+    assert "ran dry" in records["test_broken_after_timing"]["failure"]
+    report = subprocess.run(
+        [sys.executable, "-m", "hellotorch", "report", "results/mine"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert report.returncode == 0, report.stderr
+    summary = (tmp_path / "results" / "mine" / "summary.md").read_text()
+    assert "test_good" in summary and "test_broken_after_timing" in summary

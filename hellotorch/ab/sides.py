@@ -19,10 +19,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import tomllib
+
 from hellotorch.children import run_child
 from hellotorch.errors import BadInput
 from hellotorch.results.runs import Run, load_run
-from hellotorch.settings import profile_measurement
+from hellotorch.settings import is_profile_file, measurement_from_file, profile_measurement
 
 #: the per-process step time an A/B compares, by name: the record field it reads. "reference" is the step
 #: in units of the fixed reference workload (hellotorch.measuring.reference_workload; a profile with ``reference = true``).
@@ -61,21 +63,55 @@ class AbOptions:
             raise BadInput(f"--confidence must be in [0.5, 1), got {self.confidence}")
 
 
-def _profile_times_reference(profile: str, *, folders: tuple[Path, ...]) -> bool:
-    """Whether ``profile`` times its cases against the reference workload.
+def committed_profile_text(repo: Path, commit: str, profile: str) -> str | None:
+    """A profile file as ``commit`` holds it (what that side runs), or None where the commit has no such file.
 
-    A profile file is looked for in ``folders`` in turn (a side of a git ref
-    runs in its checkout of the repository, where the file may be all there
-    is); a file found nowhere, or unreadable, does not.
+    A side of a git ref runs its own checkout, so the working folder's copy,
+    edited and not committed, is not what it measures.
+    """
+    if not is_profile_file(profile):
+        return None
+    path = Path(profile)
+    try:
+        relative = (path.resolve() if path.is_absolute() else (Path.cwd() / path).resolve()).relative_to(repo)
+    except ValueError:
+        return None  # outside the repository: every side reads the same file from disk
+    done = subprocess.run(
+        ["git", "-C", str(repo), "show", f"{commit}:{relative.as_posix()}"], capture_output=True, text=True
+    )
+    return done.stdout if done.returncode == 0 else None
+
+
+def _profile_times_reference(
+    profile: str, *, folders: tuple[Path, ...], repo: Path | None = None, commits: tuple[str, ...] = ()
+) -> bool:
+    """Whether ``profile`` times its cases against the reference workload, on every side.
+
+    For a side of a git ref the profile file is read as its commit holds it
+    (:func:`committed_profile_text`); otherwise it is looked for in
+    ``folders`` in turn. A file found nowhere, or unreadable, does not.
     """
     try:
+        texts = [committed_profile_text(repo, commit, profile) for commit in commits] if repo else []
+        if texts and all(text is not None for text in texts):
+            where = f"profile file {profile} as committed"
+            measurements = [measurement_from_file(tomllib.loads(text), where=where) for text in texts]
+            return all(measurement.reference for measurement in measurements)
         measurement = profile_measurement(profile, folders=folders)
-    except ValueError:
+    except (ValueError, tomllib.TOMLDecodeError):
         return False
     return measurement is not None and measurement.reference
 
 
-def choose_statistic(requested: str, *, profile: str, one_interpreter: bool, folders: tuple[Path, ...] = ()) -> str:
+def choose_statistic(
+    requested: str,
+    *,
+    profile: str,
+    one_interpreter: bool,
+    folders: tuple[Path, ...] = (),
+    repo: Path | None = None,
+    commits: tuple[str, ...] = (),
+) -> str:
     """The statistic an A/B compares; ``auto`` picks ``reference`` where it is both measured and meaningful.
 
     ``reference`` cancels how fast each process ran, which the medians do
@@ -85,11 +121,12 @@ def choose_statistic(requested: str, *, profile: str, one_interpreter: bool, fol
     the profile does not time its cases against the reference. Bad input
     (one line, before any side runs): an unknown name, or ``reference`` on
     a profile that does not measure it. A profile file is looked for in
-    ``folders`` (the working folder, the repository the refs belong to).
+    ``folders`` (the working folder, the repository the refs belong to), or,
+    with ``commits``, read as each of those commits of ``repo`` holds it.
     """
     if requested not in (*STATISTICS, AUTO):
         raise BadInput(f"--statistic {requested}: choose one of {', '.join((AUTO, *STATISTICS))}")
-    measured = _profile_times_reference(profile, folders=folders or (Path.cwd(),))
+    measured = _profile_times_reference(profile, folders=folders or (Path.cwd(),), repo=repo, commits=commits)
     if requested == "reference" and not measured:
         raise BadInput(
             f"--statistic reference: profile {profile!r} does not time its cases against the reference "

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from hellotorch.cli.options import OneLineParser
 from hellotorch.cli.signals import terminate_as_interrupt
 from hellotorch.errors import CheckFailed, ExitCode, first_line
+from hellotorch.files import check_cache_folders
 
 #: command -> (the module of its group, its one-line help). Only the group of the command
 #: asked for is imported: the measuring commands' choices come from registries that import
@@ -41,6 +42,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "calibrate": ("calibrate", "run a profile N times; store each case's run-to-run noise for this machine"),
     "ab": ("ab", "base against head in alternating fresh processes; exit 1 on a regression"),
 }
+#: the groups whose arguments come from registries that import torch (the rest read files only).
+TORCH_GROUPS = {"run", "parity", "bench", "env", "calibrate", "ab"}
 
 
 def _asked_command(argv: Sequence[str]) -> str | None:
@@ -87,6 +90,9 @@ def _run(args) -> int:
     except CheckFailed as error:
         print(f"{prefix}: failed: {first_line(error)}", file=sys.stderr)
         return ExitCode.CHECK_FAILED
+    except SystemExit as error:  # hellotorch's handlers return their codes; only a model's own code exits
+        print(f"{prefix}: error: the model's code called sys.exit({error.code!r})", file=sys.stderr)
+        return ExitCode.BAD_INPUT
     except Exception as error:
         if os.environ.get("HELLOTORCH_DEBUG"):
             raise
@@ -98,8 +104,25 @@ def _run(args) -> int:
         return ExitCode.INTERNAL_ERROR
 
 
+def _check_torch_environment(command: str) -> int | None:
+    """What importing torch would trip over, refused as one line before it is imported (None: fine)."""
+    try:
+        check_cache_folders()
+        build_parser([command])
+    except (ValueError, OSError) as error:
+        detail = first_line(error) if isinstance(error, ValueError) else f"importing torch failed: {error}"
+        print(f"hellotorch {command}: error: {detail}", file=sys.stderr)
+        return ExitCode.BAD_INPUT
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    asked = _asked_command(argv)
+    if asked in COMMANDS and COMMANDS[asked][0] in TORCH_GROUPS:
+        refused = _check_torch_environment(asked)
+        if refused is not None:
+            return refused
     args = build_parser(argv).parse_args(argv)
     # Recorded under the filters in force (so DeprecationWarnings stay hidden, as Python hides them).
     with warnings.catch_warnings(record=True) as caught:

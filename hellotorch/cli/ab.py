@@ -81,8 +81,19 @@ def run_ab_command(args: argparse.Namespace) -> int:
         raise BadInput("ab: name what differs: --base/--head REF, or --base-python/--head-python PY")
     one_interpreter = (args.base_python or sys.executable) == (args.head_python or sys.executable)
     repo = Path(args.repo).resolve()
-    statistic = choose_statistic(  # before any side runs
-        args.statistic, profile=args.profile, one_interpreter=one_interpreter, folders=(Path.cwd(), repo)
+    sides = []
+    for name in ("base", "head"):
+        ref = getattr(args, name)
+        python = check_python(getattr(args, f"{name}_python") or sys.executable, option=f"--{name}-python")
+        commit = resolve_ref(repo, ref, option=f"--{name}") if ref else None
+        sides.append(Side(name, python, ref, commit))
+    statistic = choose_statistic(  # before any side runs, from the profile each side will run
+        args.statistic,
+        profile=args.profile,
+        one_interpreter=one_interpreter,
+        folders=(Path.cwd(), repo),
+        repo=repo,
+        commits=tuple(side.commit for side in sides if side.commit),
     )
     options = AbOptions(
         profile=args.profile,
@@ -96,12 +107,6 @@ def run_ab_command(args: argparse.Namespace) -> int:
         confidence=args.confidence,
         statistic=statistic,
     )
-    sides = []
-    for name in ("base", "head"):
-        ref = getattr(args, name)
-        python = check_python(getattr(args, f"{name}_python") or sys.executable, option=f"--{name}-python")
-        commit = resolve_ref(repo, ref, option=f"--{name}") if ref else None
-        sides.append(Side(name, python, ref, commit))
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out = check_output_dir(args.output or Path(args.results) / f"ab-{stamp}", option="--output").resolve()
     history_path = check_history(history_of(args))

@@ -10,6 +10,7 @@ interrupted).
 from __future__ import annotations
 
 import argparse
+import sys
 
 from hellotorch.cli.options import (
     add_case_selection,
@@ -45,13 +46,14 @@ def setup_arguments(commands: argparse._SubParsersAction) -> None:
         help="stop a distributed case's ranks after this long and record it failed (default 600)",
     )
     bench.add_argument("--no-report", action="store_true", help="skip the tables and plots")
+    bench.add_argument("--long", action="store_true", help="run a plan estimated at more than 6 hours")
     add_store_options(bench)
     bench.set_defaults(handler=run_bench)
 
 
 def run_bench(args: argparse.Namespace) -> int:
     from hellotorch.files import check_output_dir
-    from hellotorch.history.store import check_history, record_run
+    from hellotorch.history.store import HistoryError, check_history, record_run
     from hellotorch.results.report import build_report
     from hellotorch.results.runs import load_run
     from hellotorch.suite.launch import PYTEST_INTERRUPTED, PYTEST_NO_TESTS, PYTEST_OK, PYTEST_TESTS_FAILED, run_suite
@@ -69,6 +71,10 @@ def run_bench(args: argparse.Namespace) -> int:
         models=args.models,
         nproc=args.nproc,
         dist_timeout_s=args.dist_timeout,
+        long_ok=args.long,
+        on_plan=lambda plan, seconds: print(
+            f"hellotorch bench: {len(plan.cases)} cases of profile {plan.name}, at most about {seconds / 60:.0f} min"
+        ),
     )
     written = f"wrote {outcome.json_path}" if outcome.json_path else "no complete benchmark.json (see cases.jsonl)"
     print(
@@ -87,8 +93,18 @@ def run_bench(args: argparse.Namespace) -> int:
         files = build_report(outcome.run_dir)
         print(f"hellotorch report: wrote {len(files)} files in {outcome.run_dir}")
     if outcome.json_path:
-        record_run(history_path, load_run(outcome.run_dir))
-        print(f"hellotorch history: recorded in {history_path}")
+        try:
+            record_run(history_path, load_run(outcome.run_dir))
+            print(f"hellotorch history: recorded in {history_path}")
+        except HistoryError as error:
+            # The cases are measured and kept: only their copy in the history is missing, and can be made later.
+            print(f"hellotorch bench: error: {error}", file=sys.stderr)
+            print(
+                f"hellotorch bench: the run is kept in {outcome.run_dir}; store it later with "
+                f"`hellotorch history ingest {outcome.run_dir} --history {history_path}`",
+                file=sys.stderr,
+            )
+            return ExitCode.BAD_INPUT
     for disturbed in outcome.disturbed:
         print(f"  DISTURBED {disturbed['id']}: {disturbed['evidence']}")
     failed = outcome.failed or outcome.pytest_status == PYTEST_TESTS_FAILED

@@ -14,9 +14,19 @@ finished run itself. A file that is not a hellotorch history is refused
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 
 from hellotorch.cli.options import add_store_options, history_of, non_empty
 from hellotorch.errors import ExitCode
+
+
+def iso_date(text: str) -> str:
+    """A ``--since`` that is a date (``2026-12-01``) or a date and time; anything else is refused, not matched."""
+    try:
+        dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO date such as 2026-12-01") from None
+    return text
 
 
 def setup_arguments(commands: argparse._SubParsersAction) -> None:
@@ -31,7 +41,7 @@ def setup_arguments(commands: argparse._SubParsersAction) -> None:
     history.add_argument(
         "--torch", dest="torch_version", type=non_empty, default=None, help="torch versions starting so"
     )
-    history.add_argument("--since", type=non_empty, default=None, help="runs started on or after this ISO date")
+    history.add_argument("--since", type=iso_date, default=None, help="runs started on or after this ISO date")
     history.add_argument("--output", type=non_empty, default=None, help="folder for history.md and history.png")
     history.add_argument(
         "--regressions",
@@ -50,19 +60,16 @@ def run_history(args: argparse.Namespace) -> int:
 
 
 def _ingest(args: argparse.Namespace, paths: list[str]) -> int:
-    from hellotorch.history.store import ingest, open_history
+    from hellotorch.history.store import history_session, ingest
     from hellotorch.results.runs import load_run
 
     if not paths:
         raise ValueError("history ingest: name at least one run folder")
     runs = [load_run(path) for path in paths]  # every run validated before the database is touched
-    connection = open_history(history_of(args))
-    try:
+    with history_session(history_of(args)) as connection:
         for run in runs:
             stored = ingest(connection, run)
             print(f"{'stored' if stored else 'already stored'}: {run.label} ({len(run.records)} cases)")
-    finally:
-        connection.close()
     return ExitCode.OK
 
 
@@ -72,25 +79,26 @@ def _show(args: argparse.Namespace) -> int:
     from hellotorch.gate.noise import load_all_noise
     from hellotorch.history.changepoints import change_points, newest_per_series, to_frame
     from hellotorch.history.report import trend_markdown, trend_plot
-    from hellotorch.history.store import open_history, trend
+    from hellotorch.history.store import history_session, trend
     from hellotorch.results.report import save_figure
     from hellotorch.results.table import markdown
 
     if not history_of(args).is_file():
         raise ValueError(f"--history {history_of(args)}: no such file (`hellotorch bench` records every run there)")
     out = check_output_dir(args.output, option="--output")
-    connection = open_history(history_of(args))
-    try:
+    with history_session(history_of(args)) as connection:
         rows = trend(
             connection, case=args.case, machine=args.machine, torch_version=args.torch_version, since=args.since
         )
         noise = load_all_noise(connection)
-    finally:
-        connection.close()
-    if rows.empty:
-        print(f"hellotorch history: no stored case matches in {history_of(args)}")
-        return ExitCode.OK
-    points = change_points(rows, noise)
+        if rows.empty:
+            asked = _filters(args)
+            if args.regressions:
+                # A gate that finds nothing to judge must not pass: the filter is wrong, or the history empty.
+                raise ValueError(f"{asked or 'the history'} matches no stored case in {history_of(args)}")
+            print(f"hellotorch history: no stored case matches {asked or ''} in {history_of(args)}".replace("  ", " "))
+            return ExitCode.OK
+        points = change_points(rows, noise)
     text = trend_markdown(rows, points)
     print(text)
     if out is not None:
@@ -109,3 +117,9 @@ def _show(args: argparse.Namespace) -> int:
         return ExitCode.CHECK_FAILED
     print("hellotorch history: no regression: no case's newest change point is worse than its noise allows")
     return ExitCode.OK
+
+
+def _filters(args: argparse.Namespace) -> str:
+    """The filters given, as they were typed: what a "no match" line names."""
+    given = {"--case": args.case, "--machine": args.machine, "--torch": args.torch_version, "--since": args.since}
+    return " ".join(f"{option} {value}" for option, value in given.items() if value)

@@ -19,6 +19,16 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(ExitCode.BAD_INPUT, f"{self.prog}: error: {message}\n")
 
 
+def thread_count(text: str) -> int:
+    """A thread count this machine can run: 1 to its logical CPUs (more crashed OpenMP: 100000 segfaulted)."""
+    from hellotorch.settings import check_thread_count
+
+    try:
+        return check_thread_count(positive_int(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -85,7 +95,7 @@ def add_step_options(group: argparse._ArgumentGroup, *, model_default: str | Non
     group.add_argument("--scope", default="step", help=f"what to compile: {', '.join(SCOPES)} (default step)")
     group.add_argument("--backend", default="inductor", help=f"compile backend: {', '.join(BACKENDS)}")
     group.add_argument("--seed", type=int, default=0)
-    group.add_argument("--threads", type=positive_int, default=None, help="CPU threads, fixed before compiling")
+    group.add_argument("--threads", type=thread_count, default=None, help="CPU threads, fixed before compiling")
 
 
 def run_options(args: argparse.Namespace, *, optimizer: str, mode: str, lr: float | None) -> dict:
@@ -184,7 +194,7 @@ def add_case_selection(parser: argparse.ArgumentParser, *, device_help: str = "c
         help=f"one of: {', '.join(NAMED_MEASUREMENTS)} (default quick), or a profile file (.toml)",
     )
     parser.add_argument("--device", default="cpu", help=device_help)
-    parser.add_argument("--threads", type=positive_int, default=None, help="CPU threads (default: PyTorch's)")
+    parser.add_argument("--threads", type=thread_count, default=None, help="CPU threads (default: PyTorch's)")
     parser.add_argument(
         "-k", dest="keyword", type=non_empty, default=None, help="pytest -k expression to narrow the cases"
     )

@@ -21,6 +21,7 @@ model cannot run, before any process starts.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
@@ -102,6 +103,10 @@ def check_ranks_fit(*, device: str, world_size: int) -> None:
         raise ValueError(
             f"--nproc {world_size}: NCCL needs a GPU per rank and this machine has {torch.cuda.device_count()}"
         )
+    cpus = os.cpu_count() or 1
+    if device == "cpu" and world_size > cpus:
+        # Each rank needs a core of its own: 64 ranks on 2 cores measure the scheduler, not the step.
+        raise ValueError(f"--nproc {world_size}: more CPU ranks than this machine's {cpus} logical CPUs")
 
 
 def _meta_model(model: str) -> nn.Module:

@@ -177,7 +177,8 @@ def read_request(request: dict[str, Any]) -> tuple[BenchCase, Measurement]:
 
 def main(argv: list[str]) -> int:
     request = json.loads(Path(argv[0]).read_text())
-    watch_process(request["launcher_pid"])  # a rank never outlives hellotorch, whatever stopped it
+    # A rank never outlives hellotorch, whatever stopped it, nor leaves its launcher's temporary folder behind.
+    watch_process(request["launcher_pid"], leftovers=Path(request["out_dir"]))
     rank = Rank(Path(request["out_dir"]))
     try:
         case, measurement = read_request(request)

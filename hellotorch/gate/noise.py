@@ -104,6 +104,12 @@ def calibrate(runs: list[Run]) -> list[CaseNoise]:
     from hellotorch.history.store import run_facts
 
     facts = [run_facts(run) for run in runs]
+    seen: dict[str, str] = {}
+    for fact in facts:
+        if fact.run_key in seen:
+            # The same run twice would count its own agreement as the machine's: the tightest allowance, unearned.
+            raise BadInput(f"calibration run {fact.label} is run {seen[fact.run_key]} again; give each run once")
+        seen[fact.run_key] = fact.label
     fingerprints = {fact.machine_fingerprint for fact in facts}
     if len(fingerprints) > 1:
         raise BadInput(f"calibration runs come from {len(fingerprints)} machines; calibrate one machine at a time")
@@ -175,11 +181,8 @@ def load_all_noise(connection: sqlite3.Connection) -> dict[tuple[str, str, str],
 
 def noise_for_run(history_path, run: Run) -> dict[tuple[str, str], CaseNoise]:
     """The calibration that applies to ``run``: its machine fingerprint and thread count."""
-    from hellotorch.history.store import open_history, run_facts
+    from hellotorch.history.store import history_session, run_facts
 
     facts = run_facts(run)
-    connection = open_history(history_path)
-    try:
+    with history_session(history_path) as connection:
         return load_noise(connection, fingerprint=facts.machine_fingerprint, threads=facts.threads)
-    finally:
-        connection.close()

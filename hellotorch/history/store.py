@@ -9,6 +9,11 @@ a case can be followed across commits, PyTorch versions and machines.
   migrated forward (:mod:`hellotorch.history.schema`), a newer one is refused.
 - **Never overwritten.** A file that is not SQLite, or another program's
   SQLite database, is refused with :class:`HistoryError` (exit 2).
+- **Refused, not crashed on.** Whatever the file or SQLite refuses later (a
+  lock held past the busy timeout, a read-only or immutable file, a full
+  disk or a file-size limit, a damaged page or table, a value that is not
+  what its column holds) is a :class:`HistoryError` naming the file and the
+  reason (exit 2): every use goes through :func:`history_session`.
 - **Concurrent and atomic.** WAL mode and a busy timeout let two processes
   ingest at once; each run is stored in one ``BEGIN IMMEDIATE`` transaction,
   so a process killed mid-ingest leaves the database as it was.
@@ -16,8 +21,9 @@ a case can be followed across commits, PyTorch versions and machines.
   and thread count (``noise``), written by ``hellotorch calibrate``
   (:mod:`hellotorch.gate.noise`). Schema 3 adds the step time in reference-workload
   units (``step_per_reference``).
-- **Idempotent.** A run is keyed by its label and its JSON's timestamp: a run
-  ingested twice is stored once.
+- **Idempotent.** A run is keyed by the id written into it when it started
+  (``run_id``; older runs: their folder name and JSON timestamp): a run
+  ingested twice, or renamed and ingested again, is stored once.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,9 +58,57 @@ def _refuse(path: Path, why: str) -> HistoryError:
     return HistoryError(f"--history {path}: {why}; not touching it")
 
 
+def _why(error: BaseException) -> str:
+    """What SQLite's (or the file system's) refusal means for the user, in their words."""
+    text = str(error)
+    if isinstance(error, OSError):
+        return f"cannot be written ({error.strerror or text}: a full disk or a file-size limit?)"
+    if isinstance(error, sqlite3.OperationalError):
+        if "locked" in text or "busy" in text:
+            return f"another process has held its lock for more than {BUSY_TIMEOUT_MS // 1000} s; try again after it"
+        if "readonly" in text:
+            return "cannot be written (a read-only or immutable file, or a read-only folder)"
+        if "disk" in text or "full" in text:
+            return f"cannot be written ({text}: a full disk or a file-size limit?)"
+        if "unable to open" in text:
+            return f"cannot be opened ({text}: is its folder writable?)"
+        return f"is damaged ({text})"
+    if isinstance(error, sqlite3.DatabaseError):
+        return f"is damaged or not a SQLite database ({text})"
+    return f"holds a value it cannot read ({type(error).__name__}: {text})"
+
+
+@contextmanager
+def translated(path: Path) -> Iterator[None]:
+    """Turn what SQLite, the file system or a damaged row raises into one :class:`HistoryError` naming ``path``."""
+    try:
+        yield
+    except HistoryError:
+        raise
+    except (sqlite3.Error, OSError, ValueError, TypeError, KeyError) as error:
+        raise _refuse(path, _why(error)) from None
+
+
+@contextmanager
+def history_session(path: str | Path = DEFAULT_PATH) -> Iterator[sqlite3.Connection]:
+    """The history at ``path``, open for the block and closed after it; every refusal a :class:`HistoryError`."""
+    path = Path(path)
+    connection = open_history(path)
+    try:
+        with translated(path):
+            yield connection
+    finally:
+        connection.close()
+
+
 def open_history(path: str | Path = DEFAULT_PATH) -> sqlite3.Connection:
     """Open (creating if absent) and migrate the history at ``path``; refuse a file that is not one."""
     path = Path(path)
+    with translated(path):
+        return _open(path)
+
+
+def _open(path: Path) -> sqlite3.Connection:
     existed = path.exists() and path.stat().st_size > 0
     if path.exists() and not path.is_file():
         raise _refuse(path, "is not a file")
@@ -66,6 +122,8 @@ def open_history(path: str | Path = DEFAULT_PATH) -> sqlite3.Connection:
         version = connection.execute("PRAGMA user_version").fetchone()[0]
         empty = is_empty(connection, application_id)
         connection.execute("COMMIT")
+    except sqlite3.OperationalError:
+        raise  # locked, read-only, unopenable: said as such by translated(), not "not a database"
     except sqlite3.DatabaseError as error:
         raise _refuse(path, f"is not a SQLite database ({error})") from None
     # An empty database is one another process is creating this moment (its schema not yet committed).
@@ -116,8 +174,9 @@ def run_facts(run: Run) -> RunFacts:
     commit = raw.get("commit_info") or {}
     described = {key: machine.get(key) for key in ("cpu", "cpu_count", "gpu", "gpu_count", "threads", "hostname")}
     fingerprint = hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:12]
+    run_id = run.meta.get("run_id")
     return RunFacts(
-        run_key=f"{run.label}@{started}",
+        run_key=str(run_id) if run_id else f"{run.label}@{started}",
         label=run.label,
         started=started,
         machine=f"{machine.get('cpu', '?')} / {machine.get('gpu', 'no GPU')}",
@@ -182,11 +241,8 @@ def ingest(connection: sqlite3.Connection, run: Run) -> bool:
 
 def record_run(path: str | Path, run: Run) -> bool:
     """Store ``run`` in the history at ``path`` (opened and closed here); False when it was already there."""
-    connection = open_history(path)
-    try:
+    with history_session(path) as connection:
         return ingest(connection, run)
-    finally:
-        connection.close()
 
 
 def trend(

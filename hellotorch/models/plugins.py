@@ -4,8 +4,13 @@ A factory is called with no arguments and returns a
 :class:`~hellotorch.models.contract.ModelSpec`. Packages register names in the
 ``hellotorch.models`` entry-point group (``name = "package.module:factory"``).
 Before first use a plug-in is checked on a tiny batch: it must build, its
-batch must fit the model, and its loss must be a finite scalar. Anything
-wrong is a ``ValueError`` naming the plug-in and what failed (exit 2).
+batch must fit the model, and its loss must be a finite scalar; its fields
+must have their declared types. Anything wrong is a ``ValueError`` naming
+the plug-in and what failed (exit 2). The plug-in's own code runs guarded
+wherever it is called: ``sys.exit`` in it is its failure (a ``ValueError``
+saying so, never an exit code of its choosing), and a change it makes to
+torch's default dtype is undone and warned about, so a run records the
+dtype it ran in.
 The working folder is importable, so a module beside your code needs no
 installing.
 """
@@ -13,10 +18,14 @@ installing.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import importlib.metadata
 import os
 import sys
+import warnings
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import torch
 
@@ -24,6 +33,48 @@ from hellotorch.errors import describe
 from hellotorch.models.contract import Classifier, ModelSpec, build_head
 
 ENTRY_POINT_GROUP = "hellotorch.models"
+F = TypeVar("F", bound=Callable[..., Any])
+#: the spec's callables that run the plug-in's code.
+USER_CALLABLES = ("build_backbone", "make_batch", "make_loss", "build_model_head", "flops_per_sample")
+
+
+class PluginExited(ValueError):
+    """The plug-in's code called ``sys.exit``: its failure, not an exit code for hellotorch to take."""
+
+
+def guarded(function: F, *, where: str) -> F:
+    """``function`` (the plug-in's code), run so that it cannot end the process or change torch's defaults."""
+
+    @functools.wraps(function)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        default = torch.get_default_dtype()
+        try:
+            return function(*args, **kwargs)
+        except SystemExit as error:
+            raise PluginExited(f"{where} called sys.exit({error.code!r}): the plug-in's failure") from None
+        finally:
+            changed = torch.get_default_dtype()
+            if changed != default:
+                torch.set_default_dtype(default)
+                warnings.warn(f"{where} set torch's default dtype to {changed}; restored to {default}", stacklevel=2)
+
+    return call  # type: ignore[return-value]
+
+
+def _check_fields(spec: ModelSpec, *, reference: str) -> None:
+    """The fields whose types the rest of hellotorch relies on, named when wrong."""
+    for name in ("default_batch_size", "finetune_classes"):
+        value = getattr(spec, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"--model {reference}: {name} must be a positive integer, got {value!r}")
+    if not isinstance(spec.has_sequence, bool):
+        raise ValueError(f"--model {reference}: has_sequence must be True or False, got {spec.has_sequence!r}")
+    if spec.blocks is not None and not isinstance(spec.blocks, str):
+        raise ValueError(f"--model {reference}: blocks must be a module path or None, got {spec.blocks!r}")
+    for name in USER_CALLABLES:
+        value = getattr(spec, name)
+        if value is not None and not callable(value):
+            raise ValueError(f"--model {reference}: {name} must be callable, got {type(value).__name__}")
 
 
 def is_reference(name: str) -> bool:
@@ -43,7 +94,9 @@ def load_reference(reference: str, *, name: str) -> ModelSpec:
     if os.getcwd() not in sys.path:
         sys.path.append(os.getcwd())  # a module beside the user's code, as pytest's rootdir is importable
     try:
-        module = importlib.import_module(module_name)
+        module = guarded(importlib.import_module, where=f"--model {reference}: importing {module_name}")(module_name)
+    except PluginExited:
+        raise
     except Exception as error:
         raise ValueError(
             f"--model {reference}: cannot import module {module_name} ({describe(error, limit=200)})"
@@ -54,14 +107,22 @@ def load_reference(reference: str, *, name: str) -> ModelSpec:
     if not callable(factory):
         raise ValueError(f"--model {reference}: {attribute} is a {type(factory).__name__}, not a factory")
     try:
-        spec = factory()
+        spec = guarded(factory, where=f"--model {reference}: the factory")()
+    except PluginExited:
+        raise
     except Exception as error:
         raise ValueError(f"--model {reference}: the factory raised {describe(error, limit=200)}") from None
     if not isinstance(spec, ModelSpec):
         raise ValueError(
             f"--model {reference}: the factory returned a {type(spec).__name__}, not a hellotorch.models.ModelSpec"
         )
-    spec = dataclasses.replace(spec, name=name)
+    _check_fields(spec, reference=reference)
+    wrapped = {
+        field: guarded(getattr(spec, field), where=f"--model {reference}: {field}")
+        for field in USER_CALLABLES
+        if getattr(spec, field) is not None
+    }
+    spec = dataclasses.replace(spec, name=name, **wrapped)
     check_plugin(spec, reference=reference)
     return spec
 

@@ -99,7 +99,7 @@ def _meta(value: Any, where: str) -> dict[str, Any]:
         return {}
     _require(isinstance(value, dict), where, "field 'hellotorch' must be an object")
     meta = dict(value)
-    for key in ("profile", "inductor_cache_dir", "interrupted_case"):
+    for key in ("profile", "inductor_cache_dir", "interrupted_case", "run_id"):
         _require(isinstance(meta.get(key, ""), str), where, f"field 'hellotorch.{key}' must be text")
     for key in ("threads", "cases_planned", "cases_finished"):
         _require(key not in meta or _int(meta[key]), where, f"field 'hellotorch.{key}' must be a whole number >= 0")
@@ -278,5 +278,7 @@ def pin_baseline(runs: list[Run]) -> dict[str, Any]:
             continue
         for key in ("speedup", "speedup_q1", "speedup_q3"):
             info[key] = statistics.median(sample[key] for sample in samples)
-    pinned.setdefault("hellotorch", {})["baseline_of"] = [run.label for run in runs]
+    meta = pinned.setdefault("hellotorch", {})
+    meta["baseline_of"] = [run.label for run in runs]
+    meta.pop("run_id", None)  # a baseline is not the run it was pinned from
     return pinned

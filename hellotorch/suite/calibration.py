@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hellotorch.gate.noise import CaseNoise, calibrate, store_noise
-from hellotorch.history.store import open_history, record_run, run_facts
+from hellotorch.history.store import history_session, record_run, run_facts
 from hellotorch.results.runs import Run, load_run
 from hellotorch.suite.launch import run_suite
 
@@ -79,9 +79,6 @@ def calibrate_machine(
     result.noises = calibrate(result.runs)
     facts = run_facts(result.runs[0])
     result.machine, result.threads = facts.machine_fingerprint, facts.threads
-    connection = open_history(history)
-    try:
+    with history_session(history) as connection:
         store_noise(connection, fingerprint=facts.machine_fingerprint, threads=facts.threads, noises=result.noises)
-    finally:
-        connection.close()
     return result

@@ -16,12 +16,14 @@ starts with its threads bound to cores (:mod:`hellotorch.measuring.thread_state`
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,12 +40,19 @@ from hellotorch.profiles.file import models_profile_text
 from hellotorch.profiles.named import build_profile
 from hellotorch.runfiles import BENCHMARK_JSON, PLAN, JournalError, new_run_dir, read_journal
 from hellotorch.settings import is_profile_file
+from hellotorch.suite.keyword import check_keyword, select_by_keyword
+from hellotorch.training.devices import environment_threads
 
 #: The suite the package ships (a checkout's bench/ re-exports it): runs wherever hellotorch is installed.
 SUITE_DIR = Path(__file__).resolve().parent / "benchsuite"
 DEVICE_CHOICES = {"cpu": ("cpu",), "cuda": ("cuda",), "all": ("cpu", "cuda")}
 #: pytest's exit statuses that matter here.
 PYTEST_OK, PYTEST_TESTS_FAILED, PYTEST_INTERRUPTED, PYTEST_USAGE_ERROR, PYTEST_NO_TESTS = 0, 1, 2, 4, 5
+#: a plan estimated past this many seconds starts only when asked to (``bench --long``).
+LONG_PLAN_SECONDS = 6 * 3600
+#: the child's status when the run folder cannot be written (a full disk, a quota, a file-size limit).
+PYTEST_STORAGE_FULL = 75
+STORAGE_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 #: How long an interrupted pytest gets to write its JSON before it is signalled again.
 INTERRUPT_GRACE_S = 10
 
@@ -137,39 +146,6 @@ def _pytest_command(
     return command
 
 
-def check_keyword(keyword: str | None) -> None:
-    """Refuse a malformed ``-k`` expression before anything starts, as pytest would parse it."""
-    if keyword is None:
-        return
-    try:
-        from _pytest.mark.expression import Expression  # pytest's own -k grammar (private: checked if present)
-    except ImportError:
-        return  # pytest will refuse it itself (exit 2 all the same)
-    try:
-        Expression.compile(keyword)
-    except Exception as error:  # ParseError in older pytest, SyntaxError in newer
-        message = getattr(error, "msg", None) or str(error)
-        raise BadInput(f"-k {keyword!r} is not a pytest -k expression: {message}") from None
-
-
-def select_by_keyword(keyword: str, case_ids: Sequence[str]) -> list[str]:
-    """The case ids a ``-k`` expression selects, matched against the case id alone.
-
-    pytest's own ``-k`` also matches the names of the suite's parent folders,
-    so ``-k hello`` would select every case of a suite installed under
-    ``hellotorch/``; matching here keeps ``-k`` about cases. The grammar and
-    the case-insensitive substring rule are pytest's.
-    """
-    from _pytest.mark.expression import Expression
-
-    expression = Expression.compile(keyword)
-
-    def matches(case: str) -> bool:
-        return expression.evaluate(lambda name, *_, **__: name.lower() in case.lower())
-
-    return [case for case in case_ids if matches(case)]
-
-
 def _run_pytest(command: list[str], *, cwd: Path, env: dict[str, str], preexec) -> tuple[int, bool]:
     """pytest's exit status, and whether this process was interrupted meanwhile.
 
@@ -183,6 +159,21 @@ def _run_pytest(command: list[str], *, cwd: Path, env: dict[str, str], preexec) 
         return PYTEST_INTERRUPTED, True
 
 
+def _refuse_full_storage(status: int, run_dir: Path) -> None:
+    """A child stopped by a full disk or a file-size limit is the environment's failure (exit 2), said as such."""
+    by_limit = status == -signal.SIGXFSZ
+    by_disk = status == PYTEST_STORAGE_FULL or (
+        status not in (PYTEST_OK, PYTEST_TESTS_FAILED, PYTEST_INTERRUPTED, PYTEST_NO_TESTS)
+        and shutil.disk_usage(run_dir).free < 1 << 20
+    )
+    if by_limit or by_disk:
+        why = "a file-size limit (ulimit -f)" if by_limit else "a full disk or quota"
+        raise BadInput(
+            f"the run folder {run_dir} could not be written ({why}); the cases finished so far are in it. "
+            "Free space or raise the limit, then run again"
+        )
+
+
 def run_suite(
     *,
     profile: str,
@@ -194,6 +185,8 @@ def run_suite(
     models: Sequence[str] = (),
     nproc: int | None = None,
     dist_timeout_s: float | None = None,
+    long_ok: bool = False,
+    on_plan: Callable[[Profile, float], None] | None = None,
 ) -> SuiteOutcome:
     """Run ``profile`` on ``device`` (cpu, cuda or all) into a new run folder under ``results_root``.
 
@@ -201,11 +194,15 @@ def run_suite(
     those models (:func:`hellotorch.profiles.file.models_profile_text`), kept
     in the run folder as ``models.toml``. ``nproc`` sets the ranks of the
     profile's distributed cases; ``dist_timeout_s`` how long one may run.
+    ``on_plan`` hears the plan and its estimated seconds before anything
+    starts; a plan estimated past :data:`LONG_PLAN_SECONDS` is refused unless
+    ``long_ok``.
     """
     devices = resolve_devices(device)
     check_keyword(keyword)
     try:
         bind = binding_requested()
+        environment_threads()  # the child would refuse it after the run folder exists
     except ValueError as error:
         raise BadInput(str(error)) from None
     root = check_output_dir(results_root, option="--results")
@@ -233,6 +230,14 @@ def run_suite(
         _runnable_here(devices)
         for planned in plan.cases:
             check_ranks_fit(device=planned.device, world_size=planned.world_size)
+        estimate = plan.estimated_seconds()
+        if estimate > LONG_PLAN_SECONDS and not long_ok:
+            raise BadInput(
+                f"profile {plan.name} plans {len(plan.cases)} cases, about {estimate / 3600:.0f} h here; "
+                "narrow it (--case, -k, a smaller profile) or pass --long to run it"
+            )
+        if on_plan is not None:
+            on_plan(plan, estimate)
         run_dir = new_run_dir(root.resolve(), device=device, profile=plan.name)
         if staging is not None:
             profile = str(shutil.move(profile, run_dir / "models.toml"))
@@ -253,6 +258,7 @@ def run_suite(
     if storage.is_dir() and not any(storage.iterdir()):
         storage.rmdir()
     interrupted = interrupted or status == PYTEST_INTERRUPTED
+    _refuse_full_storage(status, run_dir)
     try:
         journal = read_journal(run_dir)
     except JournalError as error:

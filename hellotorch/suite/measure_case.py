@@ -264,5 +264,7 @@ def measure_case(
         raise CaseFailed(str(error)) from error
     except CaseFailed:
         raise
+    except SystemExit as error:  # the model's own code (a plug-in's forward) ended the step, not the run
+        raise CaseFailed(f"the model's code called sys.exit({error.code!r})") from error
     except Exception as error:  # compile errors come from deep inside Dynamo/Inductor
         raise CaseFailed(describe(error)) from error

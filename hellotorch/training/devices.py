@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
+from hellotorch.settings import check_thread_count
+
 DEVICES = ("cpu", "cuda")
 
 
@@ -111,6 +113,20 @@ def quiet_compile_logs() -> None:
     torch._logging.set_logs(dynamo=logging.ERROR)
 
 
+def environment_threads() -> int | None:
+    """``HELLOTORCH_THREADS``, checked (a positive integer this machine can run), or None when unset."""
+    text = os.environ.get("HELLOTORCH_THREADS", "").strip()
+    if not text:
+        return None
+    try:
+        threads = int(text)
+    except ValueError:
+        raise ValueError(f"HELLOTORCH_THREADS must be a positive integer, got {text!r}") from None
+    if threads < 1:
+        raise ValueError(f"HELLOTORCH_THREADS must be a positive integer, got {threads}")
+    return check_thread_count(threads, source="HELLOTORCH_THREADS")
+
+
 def set_threads(threads: int | None) -> int:
     """Fix the intra-op thread count before anything compiles.
 
@@ -118,17 +134,12 @@ def set_threads(threads: int | None) -> int:
     it, so it must be set first and never changed within a run. ``None`` keeps
     ``HELLOTORCH_THREADS`` if set, else PyTorch's own choice.
     """
-    if threads is None and os.environ.get("HELLOTORCH_THREADS", "").strip():
-        text = os.environ["HELLOTORCH_THREADS"].strip()
-        try:
-            threads = int(text)
-        except ValueError:
-            raise ValueError(f"HELLOTORCH_THREADS must be a positive integer, got {text!r}") from None
-        if threads < 1:
-            raise ValueError(f"HELLOTORCH_THREADS must be a positive integer, got {threads}")
+    if threads is None:
+        threads = environment_threads()
     if threads is not None:
         if threads < 1:
             raise ValueError(f"thread count must be positive, got {threads}")
+        check_thread_count(threads)
         torch.set_num_threads(threads)
     return torch.get_num_threads()
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,8 @@ class RunState:
         self.profile = _plan(config, self.devices)
         run_dir = config.getoption("--hellotorch-run-dir")
         self.run_dir = Path(run_dir) if run_dir else None
+        #: this run's identity wherever its folder is moved or renamed: the history keys runs by it.
+        self.run_id = uuid.uuid4().hex
         self.failed: list[dict[str, str]] = []
         self.parity_failed: list[dict[str, str]] = []
         self.finished = 0
@@ -169,6 +172,7 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
     if state.session is not None and state.session.exitstatus == pytest.ExitCode.INTERRUPTED:
         state.interrupted = True
     output_json["hellotorch"] = {
+        "run_id": state.run_id,
         "profile": state.profile.name,
         "devices": list(state.devices),
         "threads": torch.get_num_threads(),

@@ -9,11 +9,49 @@ not be measured or its compiled arm does not learn what eager learns.
 
 from __future__ import annotations
 
+import contextlib
+import signal
+
 import pytest
 
 from hellotorch import record, runfiles
 from hellotorch.results.table import speedup_text
+from hellotorch.suite.launch import PYTEST_STORAGE_FULL, STORAGE_ERRNOS
 from hellotorch.suite.measure_case import CaseFailed, Distributed, measure_case
+
+
+def _write(append, *args) -> None:
+    """Append to the run folder; a full disk or a file-size limit stops the run, which the parent reports (exit 2)."""
+    try:
+        append(*args)
+    except OSError as error:
+        if error.errno not in STORAGE_ERRNOS:
+            raise
+        pytest.exit(f"cannot write the run folder: {error.strerror} ({error.filename})", returncode=PYTEST_STORAGE_FULL)
+
+
+class CaseTimedOut(CaseFailed):
+    """The case ran past the profile's ``case_timeout_s``."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float):
+    """Raise :class:`CaseTimedOut` in this (the main) thread after ``seconds``: a hung case fails, the run goes on.
+
+    A Python-level signal: it interrupts Python loops (a plug-in building an
+    enormous batch) and fires as soon as a long native call returns.
+    """
+
+    def expire(signum, frame):
+        raise CaseTimedOut(f"timed out after {seconds:g} s (the profile's case_timeout_s)")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _summary(benchmark) -> dict:
@@ -36,7 +74,7 @@ def _progress(request, text: str) -> None:
 def _compile_rows(run_state):
     if run_state.run_dir is None:
         return None
-    return lambda rows: runfiles.append_compile_costs(run_state.run_dir, rows)
+    return lambda rows: _write(runfiles.append_compile_costs, run_state.run_dir, rows)
 
 
 def _distributed(case, request) -> Distributed | None:
@@ -49,17 +87,18 @@ def _distributed(case, request) -> Distributed | None:
 def test_step(case, benchmark, run_state, request):
     report = None
     try:
-        report = measure_case(
-            case,
-            profile=run_state.profile,
-            benchmark=benchmark,
-            peaks=run_state.peaks.get(case.device, {}),
-            distributed=_distributed(case, request),
-            compile_rows=_compile_rows(run_state),
-            progress=lambda text: _progress(request, f"  {text}"),
-            thread_state=run_state.thread_state,
-            host=run_state.host,
-        )
+        with time_limit(run_state.profile.measurement.case_timeout_s):
+            report = measure_case(
+                case,
+                profile=run_state.profile,
+                benchmark=benchmark,
+                peaks=run_state.peaks.get(case.device, {}),
+                distributed=_distributed(case, request),
+                compile_rows=_compile_rows(run_state),
+                progress=lambda text: _progress(request, f"  {text}"),
+                thread_state=run_state.thread_state,
+                host=run_state.host,
+            )
     except CaseFailed as error:
         run_state.failed.append({"id": case.id, "reason": str(error)})
         benchmark.extra_info.update(record.fields(failure=str(error)))
@@ -73,8 +112,10 @@ def test_step(case, benchmark, run_state, request):
         if benchmark.extra_info.get("status") != "interrupted":
             run_state.finished += 1
         if run_state.run_dir is not None:
-            runfiles.append_journal(
-                run_state.run_dir, {"id": case.id, "extra_info": dict(benchmark.extra_info), **_summary(benchmark)}
+            _write(
+                runfiles.append_journal,
+                run_state.run_dir,
+                {"id": case.id, "extra_info": dict(benchmark.extra_info), **_summary(benchmark)},
             )
     extra = benchmark.extra_info
     if extra.get("host_state") == "disturbed":
@@ -87,7 +128,9 @@ def test_step(case, benchmark, run_state, request):
             line += f", compile {extra['compile_s']:.1f} s, speedup {speedup_text(extra)}"
         line += f", parity {report.verdict}"
         if run_state.run_dir is not None:
-            runfiles.append_curves(run_state.run_dir, case.as_dict(), report.eager_losses, report.compiled_losses)
+            _write(
+                runfiles.append_curves, run_state.run_dir, case.as_dict(), report.eager_losses, report.compiled_losses
+            )
         if report.verdict == "fail":
             run_state.parity_failed.append({"id": case.id, "reason": report.reason})
             pytest.fail(f"{case.id}: parity failed: {report.reason}", pytrace=False)

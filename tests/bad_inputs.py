@@ -10,6 +10,7 @@ table in the exit-code issue's closing note was made:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pickle
@@ -32,6 +33,8 @@ class BadInput:
     env: dict[str, str] = field(default_factory=dict)
     #: starts a pytest or training subprocess: left out of the fast in-process test.
     slow: bool = False
+    #: "contract" (the exit-code contract's table) or "hostile" (the hostile-conditions pass).
+    group: str = "contract"
 
 
 def _write_run(root: Path, name: str, edit) -> str:
@@ -375,7 +378,7 @@ def _hostile(root: Path, runs: dict[str, str]) -> list[BadInput]:
     )
     file_cache = {"TORCHINDUCTOR_CACHE_DIR": str(root / "a-file")}
     plugin = "tests.plugin_faults"
-    return [
+    cases = [
         BadInput("train: TORCHINDUCTOR_CACHE_DIR is a file", ("train",), env=file_cache),
         BadInput(
             "parity: TORCHINDUCTOR_CACHE_DIR under a file",
@@ -427,7 +430,10 @@ def _hostile(root: Path, runs: dict[str, str]) -> list[BadInput]:
             ("calibrate", "--from-runs", runs["good"], runs["good"], runs["good"], "--results", str(root / "cal")),
         ),
         BadInput("report: compile_costs.jsonl with text seconds", ("report", str(cost_rows))),
+        BadInput("new-model: not a module name", ("new-model", "1-model", "--output", str(root / "scaffold"))),
+        BadInput("new-model: --output is a file", ("new-model", "mine", "--output", str(root / "a-file"))),
     ]
+    return [dataclasses.replace(case, group="hostile") for case in cases]
 
 
 def run_subprocess(case: BadInput, *, tree: Path, timeout: float = 300) -> tuple[int, str]:
@@ -465,9 +471,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--slow", action="store_true", help="include the inputs that start pytest")
     parser.add_argument("--timeout", type=float, default=120, help="seconds before a command is given up on")
     parser.add_argument("--only", default="", help="run only the inputs whose name starts with this")
+    parser.add_argument("--group", default=None, choices=("contract", "hostile"), help="run only this group")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="hellotorch-bad-") as temp:
-        cases = [case for case in build(Path(temp)) if (args.slow or not case.slow) and case.name.startswith(args.only)]
+        cases = [
+            case
+            for case in build(Path(temp))
+            if (args.slow or not case.slow) and case.name.startswith(args.only) and args.group in (None, case.group)
+        ]
         print("| # | input | expected | exit | stderr (last line) |")
         print("|---:|---|---:|---:|---|")
         for number, case in enumerate(cases, start=1):

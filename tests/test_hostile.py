@@ -200,3 +200,12 @@ def test_ab_reads_the_profile_the_sides_run_not_the_uncommitted_one(
         "auto", profile="p.toml", one_interpreter=True, folders=(repo,), repo=repo, commits=(head, head)
     )
     assert chosen == expected
+
+
+@pytest.mark.slow
+def test_a_plug_in_that_ends_the_measuring_process_is_named_not_called_an_internal_error(tmp_path):
+    command = [sys.executable, "-m", "hellotorch", "bench", "--model", "tests.plugin_faults:batch_os_exit"]
+    command += ["--results", str(tmp_path / "results"), "--no-report", "--history", str(tmp_path / "h.sqlite")]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "ended with status 7 while measuring train-cpu-" in done.stderr

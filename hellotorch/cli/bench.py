@@ -56,7 +56,14 @@ def run_bench(args: argparse.Namespace) -> int:
     from hellotorch.history.store import HistoryError, check_history, record_run
     from hellotorch.results.report import build_report
     from hellotorch.results.runs import load_run
-    from hellotorch.suite.launch import PYTEST_INTERRUPTED, PYTEST_NO_TESTS, PYTEST_OK, PYTEST_TESTS_FAILED, run_suite
+    from hellotorch.suite.launch import (
+        PYTEST_INTERRUPTED,
+        PYTEST_NO_TESTS,
+        PYTEST_OK,
+        PYTEST_STATUSES,
+        PYTEST_TESTS_FAILED,
+        run_suite,
+    )
 
     # A bad history file is refused before anything runs; a missing one is created at the end.
     check_output_dir(args.results, option="--results")
@@ -87,8 +94,19 @@ def run_bench(args: argparse.Namespace) -> int:
         print(f"hellotorch bench: interrupted; finished cases are kept in {outcome.run_dir}")
         return ExitCode.INTERRUPTED
     if outcome.pytest_status not in (PYTEST_OK, PYTEST_TESTS_FAILED, PYTEST_INTERRUPTED, PYTEST_NO_TESTS):
-        print(f"hellotorch bench: pytest ended with status {outcome.pytest_status} (an internal error, above)")
-        return ExitCode.INTERNAL_ERROR
+        if outcome.pytest_status in PYTEST_STATUSES:
+            print(f"hellotorch bench: pytest ended with status {outcome.pytest_status} (an internal error, above)")
+            return ExitCode.INTERNAL_ERROR
+        # Not a status pytest gives: code the child ran (a plug-in's os._exit, a crash in a native library) ended it.
+        finished = {record["id"] for record in outcome.finished}
+        running = next((case.id for case in outcome.profile.cases if case.id not in finished), "an unknown case")
+        print(
+            f"hellotorch bench: error: the measuring process ended with status {outcome.pytest_status} while "
+            f"measuring {running} (the model's code, or a library it ran, ended it); "
+            f"the {len(finished)} finished cases are kept in {outcome.run_dir}",
+            file=sys.stderr,
+        )
+        return ExitCode.BAD_INPUT
     if outcome.json_path and not args.no_report:
         files = build_report(outcome.run_dir)
         print(f"hellotorch report: wrote {len(files)} files in {outcome.run_dir}")

@@ -186,8 +186,10 @@ def load_run(path: str | Path) -> Run:
                 raise RunError(str(error)) from error
         path = path / BENCHMARK_JSON
     where = str(path)
-    if not path.is_file():
+    if not path.exists():
         raise RunError(f"{where} does not exist")
+    if not path.is_file():  # a FIFO or a device would block the read, or never end
+        raise RunError(f"{where} is not a regular file")
     try:
         raw = json.loads(path.read_bytes().decode("utf-8"))
     except UnicodeDecodeError as error:

@@ -48,6 +48,8 @@ SUITE_DIR = Path(__file__).resolve().parent / "benchsuite"
 DEVICE_CHOICES = {"cpu": ("cpu",), "cuda": ("cuda",), "all": ("cpu", "cuda")}
 #: pytest's exit statuses that matter here.
 PYTEST_OK, PYTEST_TESTS_FAILED, PYTEST_INTERRUPTED, PYTEST_USAGE_ERROR, PYTEST_NO_TESTS = 0, 1, 2, 4, 5
+#: every status pytest itself exits with (3: its internal error).
+PYTEST_STATUSES = (0, 1, 2, 3, 4, 5)
 #: a plan estimated past this many seconds starts only when asked to (``bench --long``).
 LONG_PLAN_SECONDS = 6 * 3600
 #: the child's status when the run folder cannot be written (a full disk, a quota, a file-size limit).

@@ -132,6 +132,15 @@ def test_the_report_says_the_verdict_and_the_thread_count_it_was_measured_at():
     assert "default thread(s)" in to_markdown(table, *sides, AbOptions(), wall_s=12.0)
 
 
+def test_an_ab_that_decided_no_case_says_undecided_not_pass():
+    options = AbOptions()
+    table = verdicts(_samples([1.30, 0.80, 1.05]), options)  # pairs that disagree: nothing decided
+    assert set(table["verdict"]) == {"undecided"}
+    text = to_markdown(table, Side("base", sys.executable), Side("head", sys.executable), options, wall_s=1.0)
+    assert text.startswith("**hellotorch ab: UNDECIDED**")
+    assert "one-sided 95 % bounds" in text.replace("95%", "95 %")
+
+
 def test_a_case_failed_on_one_side_is_reported_failed():
     samples = _samples([1.0, 1.0, 1.0])
     samples.failed["case"] = "head: out of memory"

@@ -1,6 +1,7 @@
 """Your own model: the example plug-in end to end, entry-point names, and every bad plug-in (exit 2, one line)."""
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -194,3 +195,35 @@ def test_the_plugin_page_gives_the_fixtures_signature():
 
     for field in dataclasses.fields(UserStepReport):
         assert f"`{field.name}`" in text, field.name
+
+
+def test_new_model_writes_a_plug_in_that_trains_from_its_folder(tmp_path):
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parent.parent))
+    made = subprocess.run(
+        [sys.executable, "-m", "hellotorch", "new-model", "my_gru", "--output", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert made.returncode == 0, made.stderr
+    assert (tmp_path / "my_gru.py").is_file() and 'models = ["my_gru:make_spec"]' in (
+        tmp_path / "my_gru.toml"
+    ).read_text()
+    trained = subprocess.run(
+        [sys.executable, "-m", "hellotorch", "train", "--model", "my_gru:make_spec", "--steps", "3"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert trained.returncode == 0, trained.stderr
+    again = subprocess.run(
+        [sys.executable, "-m", "hellotorch", "new-model", "my_gru", "--output", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert again.returncode == 2 and "not overwriting" in again.stderr

@@ -70,3 +70,15 @@ def test_a_missing_profile_file_is_bad_input(tmp_path, capsys):
 
     assert main(["bench", "--profile", str(tmp_path / "nope.toml"), "--results", str(tmp_path / "r")]) == 2
     assert "does not exist" in capsys.readouterr().err and not (tmp_path / "r").exists()
+
+
+def test_a_sequence_model_without_seq_lens_records_the_length_it_runs_at(tmp_path):
+    from hellotorch.models import get_model_spec
+    from hellotorch.profiles.named import build_profile
+
+    path = tmp_path / "gpt.toml"
+    path.write_text('models = ["gpt"]\nmodes = ["eager"]\n')
+    case = {case.seq_len for case in build_profile(str(path)).cases}
+    default = get_model_spec("gpt").default_config.seq_len
+    assert case == {default} and default > 0
+    assert all(f"-s{default}-" in case.id for case in build_profile(str(path)).cases)

@@ -226,14 +226,21 @@ def run_ab(
     return verdicts(samples, options), samples
 
 
+def nothing_decided(table: pd.DataFrame) -> bool:
+    """No case was found the same, faster or slower: every one is undecided or not measured."""
+    verdicts = table["verdict"].astype(str)
+    return len(table) > 0 and bool((verdicts.eq("undecided") | verdicts.str.startswith(NOT_MEASURED)).all())
+
+
 def to_markdown(table: pd.DataFrame, base: Side, head: Side, options: AbOptions, wall_s: float) -> str:
     from hellotorch.results.table import markdown
 
     regressions = int((table["verdict"] == "REGRESSION").sum())
     failed = int(table["verdict"].str.startswith("FAILED").sum())
     undecided = int((table["verdict"] == "undecided").sum())
-    # Fails closed: an A/B that compared no case has shown nothing (every case skipped, say).
-    verdict = "FAIL" if regressions or failed or not len(table) else "PASS"
+    # Fails closed: an A/B that compared no case has shown nothing (every case skipped, say), and one that
+    # decided no case has not shown "no regression" either.
+    verdict = "FAIL" if regressions or failed or not len(table) else "UNDECIDED" if nothing_decided(table) else "PASS"
     view = table.copy()
     for column in ("base_ms", "head_ms", "base_x_ref", "head_x_ref"):
         if column in view:
@@ -269,7 +276,8 @@ def to_markdown(table: pd.DataFrame, base: Side, head: Side, options: AbOptions,
         + f" in {wall_s:.0f} s",
         f"- a case regresses when head is slower at p < {1 - options.confidence:.2g} across the {len(table)} case(s)"
         f" (one-sided t-test of the log ratios, Benjamini-Hochberg adjusted) and the ratio exceeds"
-        f" 1 + {options.threshold:.0%}; the interval is each case's own, two-sided {2 * options.confidence - 1:.0%};"
+        f" 1 + {options.threshold:.0%}; each case's interval holds its one-sided {options.confidence:.0%} bounds"
+        f" (so, read two-sided, {2 * options.confidence - 1:.0%});"
         f" a lone pair far from the others is left out (outliers) (step time: "
         + (
             "in units of the fixed reference workload timed beside it, per process)"

@@ -41,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "history": ("history", "the trend of each case across runs (and `history ingest RUN...`)"),
     "calibrate": ("calibrate", "run a profile N times; store each case's run-to-run noise for this machine"),
     "ab": ("ab", "base against head in alternating fresh processes; exit 1 on a regression"),
+    "new-model": ("scaffold", "write a working plug-in model and profile file to edit"),
 }
 #: the groups whose arguments come from registries that import torch (the rest read files only).
 TORCH_GROUPS = {"run", "parity", "bench", "env", "calibrate", "ab"}

@@ -5,7 +5,8 @@ default the working folder); ``--base-python PY --head-python PY`` two
 environments (two PyTorch installs) on the code as it is; the two combine.
 Writes ``ab.md`` and ``ab.csv`` and keeps each side's run folder in
 ``--output``; every side's run is recorded in the history. Exit 0 when no
-case regressed, 1 when one did or failed or no case was compared, 2 on
+case regressed, 1 when one did or failed, no case was compared, or no case
+was decided (UNDECIDED: not a pass), 2 on
 bad input (a ref that names no commit, an interpreter without torch, a
 side that refuses the request), 130 when interrupted.
 """
@@ -52,7 +53,7 @@ def setup_arguments(commands: argparse._SubParsersAction) -> None:
         "--confidence",
         type=fraction,
         default=DEFAULT_CONFIDENCE,
-        help=f"of the interval (default {DEFAULT_CONFIDENCE})",
+        help=f"one-sided confidence of each bound of a case's interval (default {DEFAULT_CONFIDENCE})",
     )
     ab.add_argument(
         "--statistic",
@@ -71,7 +72,7 @@ def run_ab_command(args: argparse.Namespace) -> int:
     from datetime import datetime
     from pathlib import Path
 
-    from hellotorch.ab.run import NOT_MEASURED, run_ab, to_markdown
+    from hellotorch.ab.run import NOT_MEASURED, nothing_decided, run_ab, to_markdown
     from hellotorch.ab.sides import AbOptions, Side, check_python, choose_statistic, resolve_ref
     from hellotorch.errors import BadInput
     from hellotorch.files import check_output_dir, write_text_atomic
@@ -132,6 +133,13 @@ def run_ab_command(args: argparse.Namespace) -> int:
     bad = table["verdict"].eq("REGRESSION") | table["verdict"].astype(str).str.startswith("FAILED")
     # Fails closed: no case compared (every case skipped on this machine, say) is not a pass.
     if bad.any() or table.empty:
+        return ExitCode.CHECK_FAILED
+    if nothing_decided(table) and (table["verdict"] == "undecided").any():
+        # Not "no regression": the pairs could not tell. Fails closed, as an A/B that compared nothing does.
+        print(
+            "hellotorch ab: UNDECIDED: no case was found the same, faster or slower; "
+            "more pairs would tell (--max-pairs), on a quieter machine"
+        )
         return ExitCode.CHECK_FAILED
     unmeasured = table["verdict"].astype(str).str.startswith(NOT_MEASURED)
     if unmeasured.any():

@@ -218,7 +218,8 @@ def load_profile_file(path: str | Path, *, devices: tuple[str, ...]) -> ProfileF
                     "mode": mode,
                     "scope": scope,
                     "backend": backend,
-                    "seq_len": seq_len if spec.has_sequence else 0,
+                    # What runs: a sequence model without seq_lens runs at its default length, and records it.
+                    "seq_len": (seq_len or spec.default_config.seq_len) if spec.has_sequence else 0,
                     # On by default, as asked of a profile file: compile time per cache state, for compiled cases.
                     "cache_states": mode != "eager" and strategy == "none" and values.get("cache_states", True),
                     "strategy": strategy,

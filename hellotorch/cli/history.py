@@ -91,14 +91,14 @@ def _show(args: argparse.Namespace) -> int:
             connection, case=args.case, machine=args.machine, torch_version=args.torch_version, since=args.since
         )
         noise = load_all_noise(connection)
-        if rows.empty:
-            asked = _filters(args)
-            if args.regressions:
-                # A gate that finds nothing to judge must not pass: the filter is wrong, or the history empty.
-                raise ValueError(f"{asked or 'the history'} matches no stored case in {history_of(args)}")
-            print(f"hellotorch history: no stored case matches {asked or ''} in {history_of(args)}".replace("  ", " "))
-            return ExitCode.OK
-        points = change_points(rows, noise)
+        points = change_points(rows, noise) if not rows.empty else None
+    if rows.empty:
+        asked = _filters(args)
+        if args.regressions:
+            # A gate that finds nothing to judge must not pass: the filter is wrong, or the history empty.
+            raise ValueError(f"{asked or 'the history'} matches no stored case in {history_of(args)}")
+        print(f"hellotorch history: no stored case matches {asked or ''} in {history_of(args)}".replace("  ", " "))
+        return ExitCode.OK
     text = trend_markdown(rows, points)
     print(text)
     if out is not None:

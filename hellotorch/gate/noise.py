@@ -108,7 +108,10 @@ def calibrate(runs: list[Run]) -> list[CaseNoise]:
     for fact in facts:
         if fact.run_key in seen:
             # The same run twice would count its own agreement as the machine's: the tightest allowance, unearned.
-            raise BadInput(f"calibration run {fact.label} is run {seen[fact.run_key]} again; give each run once")
+            raise BadInput(
+                f"calibration run {fact.label} is given more than once (the same run id, or the same folder "
+                f"and start); give each run once"
+            )
         seen[fact.run_key] = fact.label
     fingerprints = {fact.machine_fingerprint for fact in facts}
     if len(fingerprints) > 1:

@@ -60,6 +60,8 @@ def _refuse(path: Path, why: str) -> HistoryError:
 
 def _why(error: BaseException) -> str:
     """What SQLite's (or the file system's) refusal means for the user, in their words."""
+    if isinstance(error.__cause__, sqlite3.Error):  # pandas wraps SQLite's error in its own
+        return _why(error.__cause__)
     text = str(error)
     if isinstance(error, OSError):
         return f"cannot be written ({error.strerror or text}: a full disk or a file-size limit?)"

@@ -162,3 +162,21 @@ def test_a_schema_2_history_gains_the_reference_column_filled_from_its_stored_re
     assert rows.loc["timed", "step_per_reference"] == 0.42
     assert rows["step_per_reference"].drop("timed").isna().all()
     assert rows.loc["train-cpu-mlp-b64-adamw.forloop-float32-default.step", "speedup"] > 0
+
+
+def test_the_trend_plot_gives_an_eager_case_its_step_time_alone_and_names_each_machine_with_its_threads(tmp_path):
+    from hellotorch.history.report import trend_plot
+    from hellotorch.history.store import history_session, record_run, trend
+    from hellotorch.results.runs import load_run
+
+    history = tmp_path / "h.sqlite"
+    record_run(history, load_run(FIXTURE_RUN))
+    with history_session(history) as connection:
+        rows = trend(connection)
+    eager = sorted(case for case in rows["case_id"].unique() if case.endswith("-eager"))[0]
+    fig, axes = trend_plot(rows[rows["case_id"] == eager])
+    speedup, step, compile_time = axes[0]
+    assert not speedup.lines and not speedup.axison and not compile_time.lines
+    assert step.get_ylabel() == "step, ms"
+    (label,) = [text.get_text() for text in step.get_legend().get_texts()]
+    assert "threads" in label and "(" in label

@@ -49,3 +49,13 @@ def test_compare_refuses_one_run_or_runs_with_nothing_in_common(tmp_path, capsys
     assert main(["compare", *paths, "--output", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert ("at least two runs" if runs == 1 else "no case in common") in err
+
+
+def test_a_plot_with_nothing_to_show_is_not_written_and_a_stale_one_goes(tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(FIXTURE_RUN, run)
+    (run / "loss_curves.csv").unlink()
+    (run / "loss_curves_train.png").write_bytes(b"an older report's plot")
+    written = {path.name for path in build_report(run)}
+    assert "loss_curves_train.png" not in written and not (run / "loss_curves_train.png").exists()
+    assert "speedup_vs_batch.png" in written

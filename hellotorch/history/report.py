@@ -13,6 +13,7 @@ import math
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from hellotorch.history.changepoints import ChangePoint, to_frame
 from hellotorch.results.plots import plt  # with the non-interactive backend chosen there
@@ -58,9 +59,16 @@ def trend_markdown(rows: pd.DataFrame, points: list[ChangePoint] = ()) -> str:
 #: metric -> (column of the case's row of panels, y label).
 PANELS = {
     "speedup": (0, "paired speedup (IQR band)"),
-    "median_ms": (1, "compiled step, ms"),
+    "median_ms": (1, "step, ms"),
     "compile_s": (2, "compile, s"),
 }
+
+
+def _machine_label(runs: pd.DataFrame, fingerprint: str) -> str:
+    """The machine as a legend names it: two thread counts on one CPU are two lines, so both are said."""
+    threads = runs["threads"].dropna()
+    with_threads = f", {int(threads.iloc[0])} threads" if len(threads) else ""
+    return f"{str(runs['machine'].iloc[0])[:30]}{with_threads} ({fingerprint})"
 
 
 def trend_plot(rows: pd.DataFrame, points: list[ChangePoint] = (), *, most: int = 8) -> tuple[Figure, np.ndarray]:
@@ -73,13 +81,16 @@ def trend_plot(rows: pd.DataFrame, points: list[ChangePoint] = (), *, most: int 
     fig, axes = plt.subplots(len(cases), 3, figsize=(15, 2.8 * len(cases)), squeeze=False)
     for line, case in zip(axes, cases):
         group = rows[rows["case_id"] == case]
+        # An eager case has no speedup or compile time of its own: its row shows the step time alone.
+        compiled = group["compile_s"].astype(float).notna().any()
         for fingerprint, runs in group.groupby("machine_fingerprint"):
             x = np.arange(len(runs))
-            name = str(runs["machine"].iloc[0])[:30]
-            line[0].plot(x, runs["speedup"].astype(float), marker="o", markersize=3, label=name)
-            line[0].fill_between(x, runs["speedup_q1"].astype(float), runs["speedup_q3"].astype(float), alpha=0.2)
+            name = _machine_label(runs, fingerprint)
             line[1].plot(x, runs["median_ms"].astype(float), marker="o", markersize=3, label=name)
-            line[2].plot(x, runs["compile_s"].astype(float), marker="o", markersize=3, label=name)
+            if compiled:
+                line[0].plot(x, runs["speedup"].astype(float), marker="o", markersize=3, label=name)
+                line[0].fill_between(x, runs["speedup_q1"].astype(float), runs["speedup_q3"].astype(float), alpha=0.2)
+                line[2].plot(x, runs["compile_s"].astype(float), marker="o", markersize=3, label=name)
             position = {label: index for index, label in enumerate(runs["label"])}
             for point in points:
                 if point.case_id == case and point.machine.endswith(f"({fingerprint})") and point.metric in PANELS:
@@ -97,11 +108,17 @@ def trend_plot(rows: pd.DataFrame, points: list[ChangePoint] = (), *, most: int 
                         fontsize=6,
                         va="top",
                     )
-        line[0].axhline(1.0, color="grey", linewidth=0.8)
         for ax, (_, label) in zip(line, PANELS.values()):
             ax.set_ylabel(label, fontsize=7)
             ax.set_xlabel("run (oldest first)", fontsize=7)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # runs are counted, not measured
+        if compiled:
+            line[0].axhline(1.0, color="grey", linewidth=0.8)
+        else:
+            for ax in (line[0], line[2]):
+                ax.text(0.5, 0.5, "eager: no speedup or compile", ha="center", va="center", transform=ax.transAxes)
+                ax.set_axis_off()
         line[0].set_title(case, fontsize=7, loc="left")
-        line[0].legend(fontsize=6)
+        line[1].legend(fontsize=6)
     fig.tight_layout()
     return fig, axes

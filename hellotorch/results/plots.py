@@ -37,8 +37,17 @@ def _compiled_rows(frame: pd.DataFrame, needed: str) -> tuple[pd.DataFrame, list
     return data, [case_title(row) for _, row in data.iterrows()], np.arange(len(data))
 
 
+#: set on a figure that only says there is nothing to show: the report writes no file for it.
+EMPTY = "hellotorch_nothing_to_show"
+
+
+def is_empty(fig: Figure) -> bool:
+    return bool(getattr(fig, EMPTY, False))
+
+
 def _empty(title: str, message: str) -> tuple[Figure, np.ndarray]:
     fig, ax = plt.subplots(figsize=(6, 3))
+    setattr(fig, EMPTY, True)
     ax.set_title(title)
     ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes)
     ax.set_axis_off()

@@ -34,8 +34,9 @@ PLOTS: dict[str, Callable] = {
 
 
 def save_figure(fig: Figure, path: Path) -> Path:
+    # bbox "tight": long case labels and titles are kept whole, not clipped at the figure's edge.
     try:
-        return write_atomic(path, lambda temp: fig.savefig(temp, dpi=110, format="png"))
+        return write_atomic(path, lambda temp: fig.savefig(temp, dpi=110, format="png", bbox_inches="tight"))
     finally:
         plt.close(fig)
 
@@ -57,6 +58,11 @@ def write_report(run: Run, *, out_dir: str | Path | None = None, with_plots: boo
     if with_plots:
         for name, make in PLOTS.items():
             fig, _ = make(frame, curves)
+            if plots.is_empty(fig):
+                # Nothing to show (a train-only run's fine-tuning curves): no placeholder file, and no stale one.
+                plt.close(fig)
+                (out / name).unlink(missing_ok=True)
+                continue
             written.append(save_figure(fig, out / name))
         if costs:
             titles = {row["id"]: case_title(row, omit=("device",)) for _, row in frame.iterrows()}

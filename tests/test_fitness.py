@@ -38,6 +38,7 @@ def test_a_busy_machine_is_not_fit_and_names_the_busy_process():
     assert not is_fit(checks)
     load = next(c for c in checks if c.name == "load")
     assert not load.ok and "spinner (pid 42, 1.00 cores)" in load.seen
+    assert "--threads 1" in load.advice  # what to do when the other work cannot stop
     assert not next(c for c in checks if c.name == "runnable tasks").ok
 
 

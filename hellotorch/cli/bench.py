@@ -134,7 +134,7 @@ def run_bench(args: argparse.Namespace) -> int:
             f"hellotorch bench: {len(outcome.disturbed)} case(s) disturbed: other processes took CPU while they were "
             "measured, so their numbers are not results. For a clean run, stop the other work "
             "(`hellotorch env --check` names it) and run again, or give a busy machine longer to clear "
-            "(host_wait_seconds in a profile file)."
+            "(host_wait_seconds in a profile file). Work that cannot stop leaves a core free with --threads 1."
         )
         return ExitCode.BAD_INPUT
     return ExitCode.OK

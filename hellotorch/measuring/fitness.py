@@ -104,7 +104,9 @@ def check_machine(
                 load.others_cores <= OTHERS_CORES_LIMIT,
                 f"other processes used {load.others_cores:.2f} of {load.cores:g} cores over {window_s:g} s; "
                 f"busiest: {named}",
-                "stop them, or wait until they finish: a step measured beside them reads wrong, not noisy",
+                "stop them, or wait until they finish: a step measured beside them reads wrong, not noisy; "
+                "if they cannot stop, --threads 1 leaves them a core (with every core's thread busy, OpenMP "
+                "threads wait for each other: a user's profile ran 5-10x slower on 2 threads than on 1)",
                 decides=True,
             )
         )

@@ -1,5 +1,6 @@
 """hellotorch ab: the alternating order, the ratio's interval and verdicts, and a real A/B of two commits of a project."""
 
+import json
 import math
 import signal
 import subprocess
@@ -13,7 +14,7 @@ from hellotorch.ab.sides import Side
 from hellotorch.ab.stats import ratio_interval
 from hellotorch.errors import BadInput
 
-from .fixtures_util import run_cli
+from .fixtures_util import FIXTURE_RUN, run_cli
 
 pytest.importorskip("scipy")
 
@@ -388,3 +389,58 @@ def test_a_disturbed_record_enters_the_samples_as_no_value():
     record = {"id": "c", "status": "ok", "median_s": 1e-3, "host_state": "disturbed"}
     samples.add("base", SimpleNamespace(records=[record], failed=[]))
     assert all(value != value for value in samples.base["c"])  # NaN: the pair's place, no value
+
+
+class FakeSides:
+    """run_side stand-in: each call copies the fixture run into the side's folder, or fails as told."""
+
+    def __init__(self, failures):
+        self.failures, self.calls = list(failures), []
+
+    def __call__(self, side, options, results, log):
+        import shutil
+
+        from hellotorch.ab.sides import SideFailed
+        from hellotorch.results.runs import load_run
+
+        self.calls.append((side.name, results.name))
+        failure = self.failures.pop(0) if self.failures else None
+        if failure is not None:
+            log.write_text(failure)
+            raise SideFailed(f"the {side.name} side failed: {failure}", environmental="temporarily" in failure)
+        shutil.copytree(FIXTURE_RUN, results / "run-fake")
+        return load_run(results / "run-fake")
+
+
+def test_a_side_failed_by_the_machine_is_run_again_and_a_failure_keeps_the_finished_pairs(tmp_path, monkeypatch):
+    import hellotorch.ab.run as ab_run
+    from hellotorch.ab.sides import SideFailed
+
+    monkeypatch.setattr(ab_run, "RETRY_PAUSE_S", 0.0)
+    sides = FakeSides([None, "libgomp: Thread creation failed: Resource temporarily unavailable"])
+    monkeypatch.setattr(ab_run, "run_side", sides)
+    base, head = Side("base", sys.executable), Side("head", sys.executable)
+    options = AbOptions(min_pairs=3, max_pairs=3)
+    ab_run.run_ab(base, head, options, repo=tmp_path, out=tmp_path / "ab", progress=lambda line: None)
+    assert len(sides.calls) == 7  # 6 sides, one of them twice
+    # A failure the machine did not cause stops the A/B, naming the pair and how to go on; the pairs stay.
+    stopping = FakeSides([None, None, None, "error: no such profile"])
+    monkeypatch.setattr(ab_run, "run_side", stopping)
+    out = tmp_path / "ab2"
+    with pytest.raises(SideFailed, match=r"pair 2: .*--resume"):
+        ab_run.run_ab(base, head, options, repo=tmp_path, out=out, progress=lambda line: None)
+    resumed = FakeSides([])
+    monkeypatch.setattr(ab_run, "run_side", resumed)
+    table, _ = ab_run.run_ab(base, head, options, repo=tmp_path, out=out, progress=lambda line: None)
+    assert len(resumed.calls) == 3 and len(table) > 0  # 3 finished sides kept, 3 measured
+
+
+def test_resume_refuses_another_ab(tmp_path):
+    from hellotorch.cli.ab import REQUEST, _check_resumable
+    from hellotorch.errors import BadInput
+
+    request = {"sides": [["base", "py", "abc"], ["head", "py", "def"]], "options": {"profile": "quick", "max_pairs": 3}}
+    (tmp_path / REQUEST).write_text(json.dumps(request))
+    _check_resumable(tmp_path, {**request, "options": {"profile": "quick", "max_pairs": 6}})  # more pairs: fine
+    with pytest.raises(BadInput, match="profile was 'quick' there and is 'full' now"):
+        _check_resumable(tmp_path, {**request, "options": {"profile": "full", "max_pairs": 3}})

@@ -45,6 +45,7 @@ by side, minutes apart, not head against a baseline made on another day.
 from __future__ import annotations
 
 import math
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,9 +53,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from hellotorch.ab.sides import STATISTICS, AbOptions, Side, checked_out, run_side
+from hellotorch.ab.sides import STATISTICS, AbOptions, Side, SideFailed, checked_out, run_side
 from hellotorch.ab.stats import Estimate, across_cases, estimate
-from hellotorch.results.runs import Run
+from hellotorch.results.runs import Run, load_run
 
 
 def order(pairs: int) -> list[tuple[int, str]]:
@@ -188,6 +189,42 @@ def verdicts(samples: AbSamples, options: AbOptions) -> pd.DataFrame:
     return pd.DataFrame(rows + failed_rows).sort_values("case", kind="stable").reset_index(drop=True)
 
 
+#: how many times a side that failed for the machine's reasons is run again before the A/B stops.
+SIDE_RETRIES = 2
+RETRY_PAUSE_S = 5.0
+
+
+def finished_run(folder: Path) -> Run | None:
+    """The run a side left in ``folder`` if it finished (its ``benchmark.json`` written), else None."""
+    runs = sorted(run for run in folder.glob("run-*") if (run / "benchmark.json").is_file())
+    return load_run(runs[-1]) if runs else None
+
+
+def _run_side_retrying(side: Side, options: AbOptions, folder: Path, out: Path, *, pair: int, progress) -> Run:
+    """The side's run, retried (bounded) when the machine failed it; a failure names the side, pair and log."""
+    log = out / f"{side.name}-{pair + 1}.log"
+    for attempt in range(SIDE_RETRIES + 1):
+        shutil.rmtree(folder, ignore_errors=True)  # a failed attempt's partial run is not a sample
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            try:
+                return run_side(side, options, folder, log)
+            except OSError as error:  # the side could not even start (fork: Resource temporarily unavailable)
+                raise SideFailed(f"the {side.name} side could not start: {error.strerror or error}", environmental=True)
+        except SideFailed as error:
+            if not error.environmental or attempt == SIDE_RETRIES:
+                raise SideFailed(
+                    f"pair {pair + 1}: {error}; the finished pairs are kept in {out}: run the same command with "
+                    f"--resume {out} to go on",
+                    environmental=error.environmental,
+                ) from None
+            progress(
+                f"hellotorch ab: pair {pair + 1}, {side.name} failed ({error}); again, {attempt + 1}/{SIDE_RETRIES}"
+            )
+            time.sleep(RETRY_PAUSE_S)
+    raise AssertionError("unreachable")
+
+
 def run_ab(
     base: Side,
     head: Side,
@@ -207,8 +244,12 @@ def run_ab(
             for pair, name in order(pairs + 1)[2 * pairs :]:
                 started = time.monotonic()
                 folder = out / f"{name}-{pair + 1}"
-                folder.mkdir(parents=True, exist_ok=True)
-                run = run_side(sides[name], options, folder, out / f"{name}-{pair + 1}.log")
+                kept = finished_run(folder)
+                if kept is not None:  # measured by an earlier attempt (--resume): kept, not measured again
+                    samples.add(name, kept)
+                    progress(f"hellotorch ab: pair {pair + 1}, {name}: kept from {folder}")
+                    continue
+                run = _run_side_retrying(sides[name], options, folder, out, pair=pair, progress=progress)
                 samples.add(name, run)
                 on_run(name, run)
                 progress(f"hellotorch ab: pair {pair + 1}, {name}: {time.monotonic() - started:.0f} s")

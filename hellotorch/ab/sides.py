@@ -227,19 +227,43 @@ def side_environment(side: Side) -> tuple[dict[str, str], Path]:
     return env, source
 
 
+class SideFailed(BadInput):
+    """A side's process failed; ``environmental`` when the machine, not the request, is the likely cause."""
+
+    def __init__(self, message: str, *, environmental: bool) -> None:
+        super().__init__(message)
+        self.environmental = environmental
+
+
+#: what a side's log says when the machine, not the code or the request, failed it (bounded retries).
+ENVIRONMENTAL = ("Resource temporarily unavailable", "Thread creation failed", "Cannot allocate memory", "MemoryError")
+
+
 def run_side(side: Side, options: AbOptions, results: Path, log: Path) -> Run:
-    """One fresh process of ``side``; its run. A side that refuses the request is bad input (exit 2)."""
+    """One fresh process of ``side``; its run. A side that refuses the request is bad input (exit 2).
+
+    A side whose bench exits 2 with a finished run had disturbed cases (the
+    machine was busy): its run is read, and those cases count as not measured.
+    A side that crashed, was killed, or whose log names a machine-wide
+    failure (``libgomp: Thread creation failed``) raises :class:`SideFailed`
+    marked environmental, which :func:`hellotorch.ab.run.run_ab` retries.
+    """
     env, cwd = side_environment(side)
     # Interrupted, the side gets SIGINT and time to stop its own pytest (hellotorch.children).
     status = run_child(side_command(side, options, results), cwd=cwd, env=env, output=log).returncode
     if status == 130:
         raise KeyboardInterrupt
-    lines = log.read_text(errors="replace").strip().splitlines() or ["no output"]
-    if status == 2:
-        raise BadInput(f"the {side.name} side ({side.describe}) refused the request: {lines[-1][:200]}")
-    runs = sorted(results.glob("run-*"))
-    if status not in (0, 1) or not runs:
-        raise BadInput(
-            f"the {side.name} side ({side.describe}) failed with exit {status}: {lines[-1][:200]} (log {log})"
+    text = log.read_text(errors="replace")
+    lines = text.strip().splitlines() or ["no output"]
+    runs = sorted(run for run in results.glob("run-*") if (run / "benchmark.json").is_file())
+    if status in (0, 1, 2) and runs:
+        return load_run(runs[-1])
+    environmental = status not in (0, 1, 2) or any(pattern in text for pattern in ENVIRONMENTAL)
+    if status == 2 and not environmental:
+        raise SideFailed(
+            f"the {side.name} side ({side.describe}) refused the request: {lines[-1][:200]}", environmental=False
         )
-    return load_run(runs[-1])
+    raise SideFailed(
+        f"the {side.name} side ({side.describe}) failed with exit {status}: {lines[-1][:200]} (log {log})",
+        environmental=environmental,
+    )

@@ -14,6 +14,7 @@ side that refuses the request), 130 when interrupted.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from hellotorch.cli.options import (
@@ -63,8 +64,37 @@ def setup_arguments(commands: argparse._SubParsersAction) -> None:
         "auto (default: reference where the profile measures it and both sides run one interpreter, else median)",
     )
     ab.add_argument("--output", type=non_empty, default=None, help="folder for ab.md, ab.csv and the side runs")
+    ab.add_argument(
+        "--resume",
+        type=non_empty,
+        default=None,
+        metavar="DIR",
+        help="go on with the A/B in DIR (its --output): finished pairs are kept, the rest are run",
+    )
     add_store_options(ab)
     ab.set_defaults(handler=run_ab_command)
+
+
+REQUEST = "ab-request.json"
+
+
+def _check_resumable(out, request: dict) -> None:
+    """Refuse to go on with an A/B of other sides or options than the one in ``out`` (one line naming what differs)."""
+    from hellotorch.errors import BadInput
+
+    path = out / REQUEST
+    if not path.is_file():
+        raise BadInput(f"--resume {out}: no A/B was started there ({REQUEST} is missing)")
+    try:
+        before = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise BadInput(f"--resume {out}: {REQUEST} cannot be read ({error})") from None
+    # The pair counts may grow on resuming (more pairs to decide a case); nothing else may change.
+    for key in ("sides", *(key for key in request["options"] if key not in ("min_pairs", "max_pairs"))):
+        was = before.get("sides") if key == "sides" else before.get("options", {}).get(key)
+        now = request["sides"] if key == "sides" else request["options"][key]
+        if was != now:
+            raise BadInput(f"--resume {out}: {key} was {was!r} there and is {now!r} now; give the same A/B")
 
 
 def run_ab_command(args: argparse.Namespace) -> int:
@@ -109,9 +139,20 @@ def run_ab_command(args: argparse.Namespace) -> int:
         statistic=statistic,
     )
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = check_output_dir(args.output or Path(args.results) / f"ab-{stamp}", option="--output").resolve()
+    request = {
+        "sides": [[side.name, side.python, side.commit] for side in sides],
+        "options": {key: list(value) if isinstance(value, tuple) else value for key, value in vars(options).items()},
+    }
+    if args.resume:
+        out = Path(args.resume).resolve()
+        _check_resumable(out, request)
+    else:
+        out = check_output_dir(args.output or Path(args.results) / f"ab-{stamp}", option="--output").resolve()
+        if any(out.glob("base-*")) or any(out.glob("head-*")):
+            raise BadInput(f"--output {out} holds an earlier A/B's pairs: go on with --resume {out}, or choose another")
     history_path = check_history(history_of(args))
     out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / REQUEST, json.dumps(request, indent=1))
 
     print(f"hellotorch ab: base {sides[0].describe}; head {sides[1].describe}; side runs in {out}", flush=True)
     started = time.monotonic()

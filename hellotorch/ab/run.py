@@ -210,7 +210,8 @@ def _run_side_retrying(side: Side, options: AbOptions, folder: Path, out: Path, 
             try:
                 return run_side(side, options, folder, log)
             except OSError as error:  # the side could not even start (fork: Resource temporarily unavailable)
-                raise SideFailed(f"the {side.name} side could not start: {error.strerror or error}", environmental=True)
+                message = f"the {side.name} side could not start: {error.strerror or error}"
+                raise SideFailed(message, environmental=True) from None
         except SideFailed as error:
             if not error.environmental or attempt == SIDE_RETRIES:
                 raise SideFailed(

@@ -27,6 +27,7 @@ _FIELDS = (
     Field("model", str, "registered model name"),
     Field("batch_size", int, "samples per step", minimum=1),
     Field("seq_len", int, "tokens per sample where the case sets one (0: the model's default)", minimum=0),
+    Field("model_options", str, "the model's own settings the profile set, as sorted JSON (empty: none)"),
     Field("optimizer", str, "registered optimizer name"),
     Field("implementation", str, "forloop, foreach, fused or default"),
     Field("dtype", str, "float32, float64, or bfloat16/float16 autocast"),

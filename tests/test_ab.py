@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from hellotorch.ab.run import AbOptions, AbSamples, order, to_markdown, verdicts
+from hellotorch.ab.report import to_markdown
+from hellotorch.ab.run import AbOptions, AbSamples, order, verdicts
 from hellotorch.ab.sides import Side
 from hellotorch.ab.stats import ratio_interval
 from hellotorch.errors import BadInput

@@ -82,3 +82,22 @@ def test_a_sequence_model_without_seq_lens_records_the_length_it_runs_at(tmp_pat
     default = get_model_spec("gpt").default_config.seq_len
     assert case == {default} and default > 0
     assert all(f"-s{default}-" in case.id for case in build_profile(str(path)).cases)
+
+
+def test_a_models_own_settings_reach_its_factory_and_its_records(tmp_path):
+    from hellotorch.profiles.named import build_profile
+    from hellotorch.training.loops import prepare
+
+    path = tmp_path / "own.toml"
+    path.write_text('models = ["examples.tiny_audio:make_spec"]\nmodes = ["eager"]\n[model_options]\nsamples = 64\n')
+    (case,) = build_profile(str(path)).cases
+    assert case.as_dict()["model_options"] == '{"samples": 64}'
+    setup = prepare(case.run_config(), None)
+    assert setup.batch[0].shape[-1] == 64  # the template reads config.option("samples", 256)
+
+
+def test_model_options_must_be_a_table_of_plain_values(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text('models = ["mlp"]\nmodel_options = [1, 2]\n')
+    with pytest.raises(ValueError, match="model_options"):
+        build_profile(str(path))

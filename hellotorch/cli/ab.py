@@ -102,7 +102,8 @@ def run_ab_command(args: argparse.Namespace) -> int:
     from datetime import datetime
     from pathlib import Path
 
-    from hellotorch.ab.run import NOT_MEASURED, nothing_decided, run_ab, to_markdown
+    from hellotorch.ab.report import nothing_decided, to_markdown
+    from hellotorch.ab.run import NOT_MEASURED, run_ab
     from hellotorch.ab.sides import AbOptions, Side, check_python, choose_statistic, resolve_ref
     from hellotorch.errors import BadInput
     from hellotorch.files import check_output_dir, write_text_atomic

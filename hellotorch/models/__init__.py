@@ -65,10 +65,12 @@ def get_model_spec(name: str) -> ModelSpec:
     return spec
 
 
-def model_config(name: str, **overrides: int | float | None) -> ModelConfig:
-    """The model's default config with the given non-None fields replaced."""
+def model_config(name: str, *, options: dict | None = None, **overrides: int | float | None) -> ModelConfig:
+    """The model's default config with the given non-None fields replaced, and ``options`` laid over its own."""
     config = get_model_spec(name).default_config
     changes = {key: value for key, value in overrides.items() if value is not None}
+    if options:
+        changes["options"] = {**dict(config.options), **options}
     for key, value in changes.items():
         if key in ("width", "depth", "num_classes", "seq_len") and int(value) < 1:
             raise ValueError(f"{key} must be positive, got {value}")

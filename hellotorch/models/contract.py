@@ -34,6 +34,18 @@ class ModelConfig:
     dropout: float = 0.0
     #: sequence length (tokens per sample) for models with a sequence axis; 0 where none applies.
     seq_len: int = 0
+    #: the model's own settings (a plug-in's vocabulary, embedding width...), as sorted (name, value) pairs;
+    #: a profile file sets them with its ``model_options`` table, the factory reads them with :meth:`option`.
+    options: tuple[tuple[str, int | float | str | bool], ...] = ()
+
+    def __post_init__(self) -> None:
+        # Sorted pairs whatever they came as (a dict, JSON lists from a checkpoint): one config, one value.
+        items = self.options.items() if isinstance(self.options, dict) else self.options
+        object.__setattr__(self, "options", tuple(sorted((str(name), value) for name, value in items)))
+
+    def option(self, name: str, default: int | float | str | bool) -> int | float | str | bool:
+        """The model's own setting ``name``, or ``default`` where the profile does not set it."""
+        return dict(self.options).get(name, default)
 
 
 class Classifier(nn.Module):

@@ -45,10 +45,11 @@ def _batch(config: ModelConfig, batch_size: int, seed: int, task: int) -> tuple[
     """Each keyword is a tone at its own frequency, in noise; task 1 shifts the frequencies."""
     generator = torch.Generator().manual_seed(seed)
     labels = torch.randint(0, config.num_classes, (batch_size,), generator=generator)
-    time = torch.arange(SAMPLES, dtype=torch.float32) / SAMPLES
+    samples = int(config.option("samples", SAMPLES))  # a setting of this model's own: `[model_options]` in a profile
+    time = torch.arange(samples, dtype=torch.float32) / samples
     frequency = 4.0 + 3.0 * labels.float() + 1.5 * task
     waves = torch.sin(2 * torch.pi * frequency[:, None] * time[None, :])
-    waves = waves + 0.3 * torch.randn(batch_size, SAMPLES, generator=generator)
+    waves = waves + 0.3 * torch.randn(batch_size, samples, generator=generator)
     return waves.unsqueeze(1), labels
 
 

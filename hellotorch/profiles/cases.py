@@ -9,6 +9,7 @@ A :class:`BenchCase` is one frozen dataclass of plain strings and numbers; its
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,8 @@ class BenchCase:
     cold_compile: bool = False
     #: tokens per sample for a sequence model; 0 keeps the model's default.
     seq_len: int = 0
+    #: the model's own settings from the profile file's ``model_options``, as sorted JSON ("": none).
+    model_options: str = ""
     #: also measure compile time per cache state (cold, warm, portable; whole and regional) in fresh processes.
     cache_states: bool = False
     #: recompilation scenario (:mod:`hellotorch.measuring.recompile_scenarios`); ``none`` runs the same batch every step.
@@ -96,7 +99,9 @@ class BenchCase:
             dtype=self.dtype,
             compile=compile_config,
             seed=seed,
-            model_config=model_config(self.model, seq_len=self.seq_len or None),
+            model_config=model_config(
+                self.model, seq_len=self.seq_len or None, options=json.loads(self.model_options or "{}")
+            ),
         )
 
     def finetune_config(self) -> FinetuneConfig | None:

@@ -27,6 +27,7 @@ the CPU) are left out of the product rather than failed.
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,7 @@ LISTS: dict[str, type] = {
     "strategies": str,
 }
 #: The file's own settings; its measurement keys are :class:`~hellotorch.settings.Measurement`'s fields.
-SETTINGS: dict[str, type] = {"description": str, "nproc": int, "cache_states": bool}
+SETTINGS: dict[str, type] = {"description": str, "nproc": int, "cache_states": bool, "model_options": dict}
 DEFAULTS: dict[str, list[Any]] = {
     "batch_sizes": [0],  # 0: the model's own default batch size
     "seq_lens": [0],
@@ -86,7 +87,13 @@ def _checked(raw: dict[str, Any], path: Path) -> dict[str, Any]:
             raise ValueError(f"profile file {path}: key {key!r} must hold positive numbers")
         values[key] = list(dict.fromkeys(items))
     for key, kind in SETTINGS.items():
-        if key in raw and kind is bool:
+        if key in raw and kind is dict:
+            table = raw[key]
+            scalar = (int, float, str, bool)
+            if not isinstance(table, dict) or not all(isinstance(item, scalar) for item in table.values()):
+                raise ValueError(f"profile file {path}: key {key!r} must be a table of numbers, text or true/false")
+            values[key] = table
+        elif key in raw and kind is bool:
             if not isinstance(raw[key], bool):
                 raise ValueError(f"profile file {path}: key {key!r} must be true or false")
             values[key] = raw[key]
@@ -198,6 +205,7 @@ def load_profile_file(path: str | Path, *, devices: tuple[str, ...]) -> ProfileF
         values["tasks"],
         values["modes"],
     )
+    options = json.dumps(values["model_options"], sort_keys=True) if values.get("model_options") else ""
     for device, model, batch, seq_len, optimizer, impl, dtype, task, mode in product:
         if not _runnable(model, optimizer, impl, dtype, device, mode, task):
             continue
@@ -220,6 +228,7 @@ def load_profile_file(path: str | Path, *, devices: tuple[str, ...]) -> ProfileF
                     "backend": backend,
                     # What runs: a sequence model without seq_lens runs at its default length, and records it.
                     "seq_len": (seq_len or spec.default_config.seq_len) if spec.has_sequence else 0,
+                    "model_options": options,
                     # On by default, as asked of a profile file: compile time per cache state, for compiled cases.
                     "cache_states": mode != "eager" and strategy == "none" and values.get("cache_states", True),
                     "strategy": strategy,

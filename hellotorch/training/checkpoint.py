@@ -68,6 +68,15 @@ _CONFIG_TYPES = {"width": int, "depth": int, "num_classes": int, "dropout": floa
 def _config(value: Any, path: Path, model: str) -> ModelConfig:
     if not isinstance(value, dict):
         raise CheckpointError(f"checkpoint {path}: field 'config' must be a mapping")
+    value = dict(value)
+    options = value.pop("options", ())
+    scalar = (int, float, str, bool)
+    pairs_ok = isinstance(options, (list, tuple)) and all(
+        isinstance(pair, (list, tuple)) and len(pair) == 2 and isinstance(pair[0], str) and isinstance(pair[1], scalar)
+        for pair in options
+    )
+    if not pairs_ok:
+        raise CheckpointError(f"checkpoint {path}: field 'config.options' must be (name, value) pairs")
     unknown = sorted(set(value) - set(_CONFIG_TYPES))
     if unknown:
         raise CheckpointError(f"checkpoint {path}: field 'config' has unknown key(s) {', '.join(map(str, unknown))}")
@@ -76,7 +85,7 @@ def _config(value: Any, path: Path, model: str) -> ModelConfig:
         ok = isinstance(item, (int, float) if kind is float else int) and not isinstance(item, bool)
         if not ok:
             raise CheckpointError(f"checkpoint {path}: field 'config.{key}' must be a number, got {item!r:.40}")
-    config = ModelConfig(**value)
+    config = ModelConfig(**value, options=tuple(tuple(pair) for pair in options))
     try:
         check_config(model, config)
     except ValueError as error:

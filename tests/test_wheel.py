@@ -84,3 +84,24 @@ def test_the_readme_fixture_example_runs_from_an_installed_wheel(installed):
     for line in commands.strip().splitlines():
         _run(line.split("#")[0].split(), work, env)
     assert "test_my_step_compiles_and_learns_the_same" in (work / "results" / "mine" / "summary.md").read_text()
+
+
+@pytest.mark.slow
+def test_the_readme_ab_line_runs_in_a_users_project_from_an_installed_wheel(installed, tmp_path):
+    from .test_ab import _project
+
+    work, env = installed
+    repo = _project(tmp_path, extra=0)
+    # As the README writes it (its -k picks cases of `quick`; this project's own profile is smaller), no --output:
+    # the A/B lands in the project's results/ folder, which each side, running in its own worktree, must not lose.
+    done = subprocess.run(
+        ["hellotorch", "ab", "--base", "HEAD~1", "--head", "HEAD", "--profile", "profile.toml"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode in (0, 1), done.stdout[-2000:] + done.stderr[-2000:]
+    (folder,) = (repo / "results").glob("ab-*")
+    assert (folder / "ab.md").is_file() and len(list(folder.glob("base-*/run-*"))) == 3

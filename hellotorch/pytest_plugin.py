@@ -24,6 +24,7 @@ from __future__ import annotations
 import pytest
 
 _USED = pytest.StashKey[bool]()
+_CURVES_STARTED = pytest.StashKey[bool]()
 
 
 @pytest.fixture
@@ -34,9 +35,27 @@ def compile_benchmark(benchmark, request):
     def measure(factory, *, name: str | None = None, **options):
         from hellotorch.suite.user_step import measure_user_step
 
+        options.setdefault("on_curves", _curves_beside_the_json(request.config))
         return measure_user_step(factory, benchmark=benchmark, name=name or request.node.name, **options)
 
     return measure
+
+
+def _curves_beside_the_json(config):
+    """Write each case's loss curves beside ``--benchmark-json`` (none: no JSON asked for), as a run folder holds them."""
+    target = getattr(config.getoption("benchmark_json", None), "name", None)
+    if not isinstance(target, str):
+        return None
+    from pathlib import Path
+
+    from hellotorch import runfiles
+
+    folder = Path(target).parent
+    if not config.stash.get(_CURVES_STARTED, False):
+        # This session's JSON replaces the last one's: so do its curves.
+        (folder / runfiles.CURVES).unlink(missing_ok=True)
+        config.stash[_CURVES_STARTED] = True
+    return lambda case, eager, compiled: runfiles.append_curves(folder, case, eager, compiled)
 
 
 @pytest.hookimpl(optionalhook=True)

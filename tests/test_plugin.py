@@ -49,6 +49,8 @@ def test_the_readme_example_measures_a_users_step_and_report_reads_it(tmp_path):
     assert report.returncode == 0, report.stderr
     summary = (tmp_path / "results" / "mine" / "summary.md").read_text()
     assert "test_my_step_compiles_and_learns_the_same" in summary and "pass" in summary
+    # The parity curves went beside the JSON, so the report draws them rather than a placeholder.
+    assert (tmp_path / "results" / "mine" / "loss_curves_train.png").is_file()
 
 
 def test_the_plugin_stays_out_of_an_unrelated_run(tmp_path):

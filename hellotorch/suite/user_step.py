@@ -180,12 +180,15 @@ def measure_user_step(
     pairs: int = 10,
     parity_steps: int = 20,
     host: HostMonitor | None = None,
+    on_curves: Callable[[dict[str, Any], list[float], list[float]], None] | None = None,
 ) -> UserStepReport:
     """Measure the factory's step eager and compiled into ``benchmark`` (pytest-benchmark's fixture).
 
     ``host`` reads the machine's load (a fresh monitor by default); the fixture
     waits for a fit machine as the suite does, and records the case disturbed
-    when it never was.
+    when it never was. ``on_curves`` receives the case's fields and its eager
+    and compiled loss curves (the plugin writes them beside the JSON, where
+    ``hellotorch report`` draws them).
     """
     config = CompileConfig(mode=mode, scope=scope, backend=backend)
     if not config.compiled:
@@ -251,6 +254,8 @@ def measure_user_step(
         )
     )
     extra.update(conditions.fields())
+    if on_curves is not None:
+        on_curves(fields, report.eager_losses, report.compiled_losses)
     return UserStepReport(
         fields["id"],
         paired.median,

@@ -430,6 +430,10 @@ def _hostile(root: Path, runs: dict[str, str]) -> list[BadInput]:
             ("calibrate", "--from-runs", runs["good"], runs["good"], runs["good"], "--results", str(root / "cal")),
         ),
         BadInput("report: compile_costs.jsonl with text seconds", ("report", str(cost_rows))),
+        BadInput(
+            "bench: a gpt sequence of 100000000 tokens",
+            ("bench", "--profile", _bytes(root, "longseq.toml", b'models = ["gpt"]\nseq_lens = [100000000]\n')),
+        ),
         BadInput("new-model: not a module name", ("new-model", "1-model", "--output", str(root / "scaffold"))),
         BadInput("new-model: --output is a file", ("new-model", "mine", "--output", str(root / "a-file"))),
     ]

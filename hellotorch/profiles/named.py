@@ -13,6 +13,8 @@ import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+import torch
+
 from hellotorch.profiles.cases import BenchCase, Profile
 from hellotorch.profiles.file import load_profile_file
 from hellotorch.settings import NAMED_MEASUREMENTS, Measurement, is_profile_file
@@ -212,6 +214,7 @@ def build_profile(
         loaded = load_profile_file(name, devices=tuple(devices))
         name, description, measurement = loaded.name, loaded.description, loaded.measurement
         cases = tuple(BenchCase(**fields) for fields in loaded.cases)
+        _check_sizes(cases, where=f"profile file {loaded.name}")
     elif name not in PROFILES:
         raise ValueError(f"unknown profile {name!r}; choose one of: {', '.join(PROFILES)}, or a profile file (.toml)")
     else:
@@ -226,6 +229,20 @@ def build_profile(
             raise ValueError(f"profile {name} has no case {', '.join(unknown)}")
         cases = tuple(case for case in cases if case.id in wanted)
     return Profile(name, description, cases, measurement)
+
+
+def _check_sizes(cases: tuple[BenchCase, ...], *, where: str) -> None:
+    """Refuse, before anything runs, a case whose shape cannot fit in memory (a 10^8-token sequence)."""
+    seen = set()
+    for case in cases:
+        shape = (case.model, case.batch_size, case.seq_len, case.model_options, case.device, case.dtype)
+        if shape in seen or (case.device == "cuda" and not torch.cuda.is_available()):
+            continue
+        seen.add(shape)
+        try:
+            case.run_config()
+        except ValueError as error:
+            raise ValueError(f"{where}: case {case.id}: {error}") from None
 
 
 def _with_ranks(name: str, cases: tuple[BenchCase, ...], nproc: int) -> tuple[BenchCase, ...]:

@@ -71,8 +71,10 @@ class RunConfig:
 
     def _check_fits(self) -> None:
         """Refuse a shape PyTorch rejects, or one that cannot fit in memory, before allocating."""
-        needed = estimate_step_bytes(self.model, self.resolved_model_config, batch_size=self.resolved_batch_size)
         available = available_memory_bytes(self.device)
+        needed = estimate_step_bytes(
+            self.model, self.resolved_model_config, batch_size=self.resolved_batch_size, limit=available
+        )
         if available is not None and needed > available:
             raise ValueError(
                 f"model {self.model} (width {self.resolved_model_config.width}, depth "

@@ -47,17 +47,23 @@ def check_config(name: str, config: ModelConfig) -> int:
 ACTIVATION_FLOATS_PER_UNIT = 16
 
 
-def estimate_step_bytes(name: str, config: ModelConfig, *, batch_size: int, bytes_per_float: int = 4) -> int:
+def estimate_step_bytes(
+    name: str, config: ModelConfig, *, batch_size: int, bytes_per_float: int = 4, limit: int | None = None
+) -> int:
     """A rough upper estimate of one training step's memory, from shapes alone.
 
     Parameters, gradients and two optimizer states, plus activations; used to
-    refuse sizes that cannot fit before anything is allocated.
+    refuse sizes that cannot fit before anything is allocated. Past ``limit``
+    bytes the estimate stops early, before it makes a sample.
     """
     params = check_config(name, config)
     spec = get_model_spec(name)
-    inputs, _ = spec.make_batch(config, 1, 0, 0)  # one sample: its size, not its values
     tokens = max(config.seq_len, 1)
     hidden = max(config.width, MLP_FEATURES) * max(config.depth, 1) * tokens * ACTIVATION_FLOATS_PER_UNIT
     logits = tokens * config.num_classes * 2  # the output and its gradient
-    per_sample = inputs.numel() * ACTIVATION_FLOATS_PER_UNIT + hidden + logits
-    return (4 * params + batch_size * per_sample) * bytes_per_float
+    known = (4 * params + batch_size * (hidden + logits)) * bytes_per_float
+    if limit is not None and known > limit:
+        # Already too big: making even one sample of it (a 10^8-token sequence) could take minutes.
+        return known
+    inputs, _ = spec.make_batch(config, 1, 0, 0)  # one sample: its size, not its values
+    return known + batch_size * inputs.numel() * ACTIVATION_FLOATS_PER_UNIT * bytes_per_float

@@ -9,7 +9,7 @@ its ranks) and each side of an A/B are started by :func:`run_child`:
 - set to die with its parent (Linux's ``PR_SET_PDEATHSIG``), so a SIGKILL of
   hellotorch leaves nothing running;
 - on Ctrl-C or SIGTERM here (both arrive as ``KeyboardInterrupt``, see
-  :mod:`hellotorch.cli.signals`): SIGINT to the group, ``grace_s`` for it to
+  :func:`signals_as_interrupt`): SIGINT to the group, ``grace_s`` for it to
   write what it has, then SIGTERM, then SIGKILL; the interrupt goes on up;
 - past ``timeout_s``: SIGTERM to the group, ``grace_s``, SIGKILL, and
   :class:`ChildTimedOut`.
@@ -19,6 +19,7 @@ A ground-floor module: no torch, no other hellotorch package.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import shutil
@@ -26,7 +27,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,3 +163,37 @@ def run_child(
     finally:
         if sink is not None:
             sink.close()
+
+
+#: whether SIGINT or SIGTERM reached this process while :func:`signals_as_interrupt` was in force.
+_SIGNALLED = {"yes": False}
+
+
+def _signalled(signum, frame) -> None:
+    _SIGNALLED["yes"] = True
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def signals_as_interrupt() -> Iterator[None]:
+    """Within the block SIGINT and SIGTERM raise ``KeyboardInterrupt`` and are remembered.
+
+    So a ``KeyboardInterrupt`` that no signal caused (raised by a model's own
+    code) can be told from a user's Ctrl-C or a cancelled job
+    (:func:`interrupted_by_signal`). The previous handlers come back after it;
+    from a thread other than the main one it changes nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _SIGNALLED["yes"] = False
+    previous = {number: signal.signal(number, _signalled) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def interrupted_by_signal() -> bool:
+    return _SIGNALLED["yes"]

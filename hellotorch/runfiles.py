@@ -167,11 +167,14 @@ def read_compile_costs(run_dir: Path) -> list[dict[str, Any]]:
     path = run_dir / COMPILE_COSTS
     rows = _read_json_lines(path)
     for number, row in enumerate(rows, start=1):
+        missing = [name for name in COST_FIELDS if name not in row]
+        if missing:
+            raise JournalError(f"{path} line {number}: field {missing[0]!r} is missing")
         for name in ("id", "variant", "state"):
-            if not isinstance(row.get(name), str):
+            if not isinstance(row[name], str):
                 raise JournalError(f"{path} line {number}: field {name!r} must be text")
-        for name in ("compile_s", "steady_s", "load_s"):
-            value = row.get(name)
+        for name in COST_FIELDS[3:]:
+            value = row[name]
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-                raise JournalError(f"{path} line {number}: field {name!r} must be a number, got {value!r}")
+                raise JournalError(f"{path} line {number}: field {name!r} must be a number, got {value!r:.40}")
     return rows

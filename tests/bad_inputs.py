@@ -373,9 +373,10 @@ def _hostile(root: Path, runs: dict[str, str]) -> list[BadInput]:
     whole = _history(root, "whole.sqlite")
     cost_rows = root / "run-costs"
     shutil.copytree(FIXTURE_RUN, cost_rows)
-    (cost_rows / "compile_costs.jsonl").write_text(
-        '{"id": "x", "variant": "whole", "state": "cold", "compile_s": "1.5"}\n'
-    )
+    from hellotorch.runfiles import COST_FIELDS
+
+    row = {name: 0.5 for name in COST_FIELDS} | {"id": "x", "variant": "whole", "state": "cold", "compile_s": "1.5"}
+    (cost_rows / "compile_costs.jsonl").write_text(json.dumps(row) + "\n")
     file_cache = {"TORCHINDUCTOR_CACHE_DIR": str(root / "a-file")}
     plugin = "tests.plugin_faults"
     cases = [
@@ -398,6 +399,7 @@ def _hostile(root: Path, runs: dict[str, str]) -> list[BadInput]:
         BadInput("parity: plug-in factory calls sys.exit(0)", ("parity", "--model", f"{plugin}:exits_zero")),
         BadInput("train: plug-in factory calls sys.exit(3)", ("train", "--model", f"{plugin}:exits_three")),
         BadInput("train: plug-in batch calls sys.exit(0)", ("train", "--model", f"{plugin}:batch_exits")),
+        BadInput("train: plug-in raises KeyboardInterrupt", ("train", "--model", f"{plugin}:factory_interrupts")),
         BadInput("train: plug-in default_batch_size 2.5", ("train", "--model", f"{plugin}:float_batch_size")),
         BadInput("train: plug-in has_sequence as text", ("train", "--model", f"{plugin}:text_has_sequence")),
         BadInput("history: --since last week", ("history", "--history", whole, "--since", "last week")),

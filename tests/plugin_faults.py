@@ -64,3 +64,8 @@ def batch_os_exit():
         return spec.make_batch(config, batch_size, seed, task)
 
     return dataclasses.replace(spec, make_batch=make_batch)
+
+
+def factory_interrupts():
+    """Raises KeyboardInterrupt with no Ctrl-C anywhere: the plug-in's failure, not an interrupted run."""
+    raise KeyboardInterrupt

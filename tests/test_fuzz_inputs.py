@@ -120,3 +120,72 @@ def test_the_fuzzer_reaches_the_fields_the_gate_reads():
     # A guard on the strategy itself: the fields that decide a verdict are among the mutated paths.
     names = {path[-1] for path in PATHS if isinstance(path[-1], str)}
     assert {"speedup", "speedup_q1", "status", "parity", "median", "cases_finished", "machine_info"} <= names
+
+
+SQL_VALUES = [None, "text", -1, 1e308, b"\xff\xfe", "", 0]
+
+
+def _history_with_the_fixture(folder: Path) -> Path:
+    from hellotorch.history.store import record_run
+    from hellotorch.results.runs import load_run
+
+    history = folder / "history.sqlite"
+    record_run(history, load_run(FIXTURE_RUN))
+    return history
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    table=st.sampled_from(["runs", "cases"]),
+    column=st.integers(min_value=0, max_value=40),
+    value=st.sampled_from(SQL_VALUES),
+    regressions=st.booleans(),
+)
+def test_a_damaged_history_cell_is_read_or_refused_never_crashed_on(
+    tmp_path_factory, table, column, value, regressions
+):
+    import sqlite3
+
+    history = _history_with_the_fixture(tmp_path_factory.mktemp("history"))
+    connection = sqlite3.connect(history, isolation_level=None)
+    names = [row[1] for row in connection.execute(f"PRAGMA table_info({table})")]
+    name = names[column % len(names)]
+    try:
+        connection.execute(f'UPDATE {table} SET "{name}" = ?', (value,))
+    except sqlite3.IntegrityError:
+        connection.close()
+        return  # a constraint refused the damage itself: nothing to read
+    connection.close()
+    argv = ["history", "--history", str(history)] + (["--regressions"] if regressions else [])
+    code, _, err = run_cli(argv)
+    assert code in (0, 2), (table, name, value, code, err[-500:])
+    if code == 2:
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    field=st.sampled_from(["id", "variant", "state", "compile_s", "steady_s", "load_s"]),
+    mutation=st.sampled_from(MUTATIONS),
+)
+def test_a_broken_compile_cost_row_is_refused_naming_the_file(tmp_path_factory, field, mutation):
+    run = tmp_path_factory.mktemp("run") / "run"
+    shutil.copytree(FIXTURE_RUN, run)
+    row = {
+        "id": "x",
+        "variant": "whole",
+        "state": "cold",
+        "process": 0,
+        "compile_s": 1.0,
+        "steady_s": 0.001,
+        "load_s": 0.0,
+    }
+    if mutation is DELETE:
+        row.pop(field)
+    else:
+        row[field] = mutation
+    (run / "compile_costs.jsonl").write_text(json.dumps(row) + "\n")
+    code, _, err = run_cli(["report", str(run)])
+    assert code in (0, 2), err[-500:]
+    if code == 2:
+        assert "compile_costs.jsonl" in err and len(err.strip().splitlines()) == 1

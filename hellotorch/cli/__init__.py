@@ -19,8 +19,8 @@ import sys
 import warnings
 from collections.abc import Sequence
 
+from hellotorch.children import interrupted_by_signal, signals_as_interrupt
 from hellotorch.cli.options import OneLineParser
-from hellotorch.cli.signals import terminate_as_interrupt
 from hellotorch.errors import CheckFailed, ExitCode, first_line
 from hellotorch.files import check_cache_folders
 
@@ -73,9 +73,12 @@ def _run(args) -> int:
     prefix = f"hellotorch {args.command}"
     try:
         # SIGTERM (a cancelled CI job, ab stopping its side) takes the Ctrl-C path, so no pytest child is orphaned.
-        with terminate_as_interrupt():
+        with signals_as_interrupt():
             return int(args.handler(args))
     except KeyboardInterrupt:
+        if not interrupted_by_signal():  # no Ctrl-C, no SIGTERM: a model's own code raised it
+            print(f"{prefix}: error: the model's code raised KeyboardInterrupt", file=sys.stderr)
+            return ExitCode.BAD_INPUT
         print(f"{prefix}: interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED
     except BrokenPipeError:  # e.g. `hellotorch gate ... | head`: the reader left, nothing to report

@@ -15,6 +15,7 @@ import signal
 import pytest
 
 from hellotorch import record, runfiles
+from hellotorch.children import interrupted_by_signal, signals_as_interrupt
 from hellotorch.results.table import speedup_text
 from hellotorch.suite.launch import PYTEST_STORAGE_FULL, STORAGE_ERRNOS
 from hellotorch.suite.measure_case import CaseFailed, Distributed, measure_case
@@ -87,7 +88,7 @@ def _distributed(case, request) -> Distributed | None:
 def test_step(case, benchmark, run_state, request):
     report = None
     try:
-        with time_limit(run_state.profile.measurement.case_timeout_s):
+        with time_limit(run_state.profile.measurement.case_timeout_s), signals_as_interrupt():
             report = measure_case(
                 case,
                 profile=run_state.profile,
@@ -104,6 +105,11 @@ def test_step(case, benchmark, run_state, request):
         benchmark.extra_info.update(record.fields(failure=str(error)))
         pytest.fail(f"{case.id}: {error}", pytrace=False)
     except KeyboardInterrupt:
+        if not interrupted_by_signal():  # no Ctrl-C reached the run: the model's own code raised it
+            reason = "the model's code raised KeyboardInterrupt"
+            run_state.failed.append({"id": case.id, "reason": reason})
+            benchmark.extra_info.update(record.fields(failure=reason))
+            pytest.fail(f"{case.id}: {reason}", pytrace=False)
         # Not a failure of the case: recorded as interrupted, and not counted as finished.
         benchmark.extra_info.update(record.fields(status="interrupted", failure="interrupted (Ctrl-C)"))
         run_state.interrupted, run_state.interrupted_case = True, case.id

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import errno
 import json
 import os
 import socket
@@ -178,3 +179,28 @@ def read_compile_costs(run_dir: Path) -> list[dict[str, Any]]:
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
                 raise JournalError(f"{path} line {number}: field {name!r} must be a number, got {value!r:.40}")
     return rows
+
+
+#: the errors of a full disk, a quota or a file-size limit: the environment's failure, not a case's or a bug.
+STORAGE_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+def storage_failure(error: BaseException) -> str | None:
+    """What ran out (a disk, a quota, a file-size limit) if ``error`` or anything that caused it says so, else None.
+
+    A compile that could not write its cache reaches us wrapped (Inductor's
+    ``BackendCompilerFailed``), sometimes only as text from a worker process.
+    """
+    # g++ killed by the file-size limit says so in its output: "File size limit exceeded signal terminated".
+    markers = (*(os.strerror(number) for number in STORAGE_ERRNOS), "File size limit exceeded")
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in STORAGE_ERRNOS:
+            return f"{current.strerror} ({current.filename})" if current.filename else str(current.strerror)
+        found = next((marker for marker in markers if marker in str(current)), None)
+        if found is not None:
+            return found
+        current = current.__cause__ or current.__context__
+    return None

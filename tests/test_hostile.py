@@ -209,3 +209,43 @@ def test_a_plug_in_that_ends_the_measuring_process_is_named_not_called_an_intern
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
     assert "ended with status 7 while measuring train-cpu-" in done.stderr
+
+
+def test_what_ran_out_is_found_through_the_causes_and_in_a_compilers_words():
+    import errno
+
+    from hellotorch.runfiles import storage_failure
+
+    try:
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device", "/results/run/cases.jsonl")
+        except OSError as inner:
+            raise RuntimeError("compile failed") from inner
+    except RuntimeError as outer:
+        assert storage_failure(outer) == "No space left on device (/results/run/cases.jsonl)"
+    assert storage_failure(RuntimeError("g++: internal compiler error: File size limit exceeded signal")) is not None
+    assert storage_failure(RuntimeError("a compile error of the model's own")) is None
+
+
+def _limited(bytes_: int):
+    import resource
+
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (bytes_, bytes_))
+
+
+def test_a_history_past_a_file_size_limit_is_refused_with_exit_2(tmp_path):
+    command = [sys.executable, "-m", "hellotorch", "history", "ingest", str(FIXTURE_RUN)]
+    command += ["--history", str(tmp_path / "h.sqlite")]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, preexec_fn=_limited(40 * 1024))
+    assert done.returncode == 2 and "cannot be written" in done.stderr, done.stderr
+
+
+@pytest.mark.slow
+def test_bench_past_a_file_size_limit_exits_2_and_says_so(tmp_path):
+    command = [sys.executable, "-m", "hellotorch", "bench", "--profile", "smoke", "--results", str(tmp_path)]
+    env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=str(tmp_path / "cache"))  # a cold compile writes its C++ output
+    done = subprocess.run(
+        command, cwd=tmp_path, capture_output=True, text=True, env=env, preexec_fn=_limited(60 * 1024), timeout=600
+    )
+    assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "could not be written" in done.stderr

@@ -28,6 +28,7 @@ a case can be followed across commits, PyTorch versions and machines.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
@@ -236,7 +237,9 @@ def ingest(connection: sqlite3.Connection, run: Run) -> bool:
         connection.executemany(f"INSERT OR REPLACE INTO cases ({names}) VALUES ({placeholders})", rows)
         connection.execute("COMMIT")
     except BaseException:
-        connection.execute("ROLLBACK")
+        # SQLite may have rolled back on its own (a full disk, a file-size limit): the first error is the one to tell.
+        with contextlib.suppress(sqlite3.Error):
+            connection.execute("ROLLBACK")
         raise
     return True
 

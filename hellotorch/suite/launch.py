@@ -16,7 +16,6 @@ starts with its threads bound to cores (:mod:`hellotorch.measuring.thread_state`
 from __future__ import annotations
 
 import dataclasses
-import errno
 import json
 import os
 import shutil
@@ -54,7 +53,6 @@ PYTEST_STATUSES = (0, 1, 2, 3, 4, 5)
 LONG_PLAN_SECONDS = 6 * 3600
 #: the child's status when the run folder cannot be written (a full disk, a quota, a file-size limit).
 PYTEST_STORAGE_FULL = 75
-STORAGE_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 #: How long an interrupted pytest gets to write its JSON before it is signalled again.
 INTERRUPT_GRACE_S = 10
 
@@ -169,7 +167,9 @@ def _refuse_full_storage(status: int, run_dir: Path) -> None:
         and shutil.disk_usage(run_dir).free < 1 << 20
     )
     if by_limit or by_disk:
-        why = "a file-size limit (ulimit -f)" if by_limit else "a full disk or quota"
+        why = (
+            "a file-size limit (ulimit -f)" if by_limit else "a full disk, a quota or a file-size limit, as said above"
+        )
         raise BadInput(
             f"the run folder {run_dir} could not be written ({why}); the cases finished so far are in it. "
             "Free space or raise the limit, then run again"

@@ -17,7 +17,8 @@ import pytest
 from hellotorch import record, runfiles
 from hellotorch.children import interrupted_by_signal, signals_as_interrupt
 from hellotorch.results.table import speedup_text
-from hellotorch.suite.launch import PYTEST_STORAGE_FULL, STORAGE_ERRNOS
+from hellotorch.runfiles import storage_failure
+from hellotorch.suite.launch import PYTEST_STORAGE_FULL
 from hellotorch.suite.measure_case import CaseFailed, Distributed, measure_case
 
 
@@ -26,9 +27,9 @@ def _write(append, *args) -> None:
     try:
         append(*args)
     except OSError as error:
-        if error.errno not in STORAGE_ERRNOS:
+        if storage_failure(error) is None:
             raise
-        pytest.exit(f"cannot write the run folder: {error.strerror} ({error.filename})", returncode=PYTEST_STORAGE_FULL)
+        pytest.exit(f"cannot write the run folder: {storage_failure(error)}", returncode=PYTEST_STORAGE_FULL)
 
 
 class CaseTimedOut(CaseFailed):
@@ -101,6 +102,10 @@ def test_step(case, benchmark, run_state, request):
                 host=run_state.host,
             )
     except CaseFailed as error:
+        ran_out = storage_failure(error)
+        if ran_out is not None:  # the disk, not the case: the run stops and the parent says so (exit 2)
+            benchmark.extra_info.update(record.fields(failure=f"storage: {ran_out}"))
+            pytest.exit(f"{case.id}: cannot write ({ran_out})", returncode=PYTEST_STORAGE_FULL)
         run_state.failed.append({"id": case.id, "reason": str(error)})
         benchmark.extra_info.update(record.fields(failure=str(error)))
         pytest.fail(f"{case.id}: {error}", pytrace=False)

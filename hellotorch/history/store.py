@@ -283,4 +283,28 @@ def trend(
         query += " AND r.started >= ?"
         parameters.append(since)
     query += " ORDER BY r.started, c.case_id"
-    return pd.read_sql_query(query, connection, params=parameters)
+    return _typed(pd.read_sql_query(query, connection, params=parameters))
+
+
+#: the trend's text columns; every other column but ``parity`` and ``threads`` holds numbers.
+TEXT_COLUMNS = ("label", "started", "machine", "machine_fingerprint", "torch", "git_commit", "git_date", "case_id")
+
+
+def _typed(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows with each column of the type its schema declares; a cell that is not is a ``ValueError`` naming it.
+
+    SQLite stores any value in any column: a damaged or hand-edited file can
+    hold bytes where a machine's name belongs, or text where a time does.
+    """
+    for column in (*TEXT_COLUMNS, "status", "parity"):
+        if column in rows:
+            wrong = rows[column][~rows[column].map(lambda value: isinstance(value, str) or bool(pd.isna(value)))]
+            if len(wrong):
+                raise ValueError(f"column {column} holds {wrong.iloc[0]!r:.40}, not text")
+    for column in (*CASE_COLUMNS, "threads"):
+        if column in rows and column != "parity":
+            try:
+                rows[column] = pd.to_numeric(rows[column], errors="raise")
+            except (ValueError, TypeError):
+                raise ValueError(f"column {column} holds a value that is not a number") from None
+    return rows

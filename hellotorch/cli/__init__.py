@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("bench", "run a benchmark profile into a new run folder, then report it"),
     "report": ("results", "rebuild a run's tables and plots from its raw JSON"),
     "compare": ("results", "put runs (machines, PyTorch versions) side by side"),
+    "merge": ("results", "join the run folders of a sharded plan (bench --shard I/N) into one run"),
     "baseline": ("results", "pin a run (or the median of several) as a baseline JSON"),
     "latest": ("results", "print the newest complete run folder (what make report/gate use)"),
     "gate": ("gate", "exit 1 if a case regressed against a baseline"),

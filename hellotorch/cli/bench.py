@@ -47,6 +47,19 @@ def setup_arguments(commands: argparse._SubParsersAction) -> None:
     )
     bench.add_argument("--no-report", action="store_true", help="skip the tables and plots")
     bench.add_argument("--long", action="store_true", help="run a plan estimated at more than 6 hours")
+    bench.add_argument(
+        "--shard",
+        type=non_empty,
+        default=None,
+        metavar="I/N",
+        help="run slice I of N of the plan (a CI matrix, an Indexed Job, SLURM); `hellotorch merge` joins them",
+    )
+    bench.add_argument(
+        "--matrix-id",
+        type=non_empty,
+        default=None,
+        help="the id every shard of one plan shares (default: from the profile, its cases and the commit)",
+    )
     add_store_options(bench)
     bench.set_defaults(handler=run_bench)
 
@@ -64,7 +77,10 @@ def run_bench(args: argparse.Namespace) -> int:
         PYTEST_TESTS_FAILED,
         run_suite,
     )
+    from hellotorch.suite.shards import Shard
 
+    if args.matrix_id and not args.shard:
+        raise ValueError("--matrix-id names the matrix of a --shard I/N; give --shard too")
     # A bad history file is refused before anything runs; a missing one is created at the end.
     check_output_dir(args.results, option="--results")
     history_path = check_history(history_of(args))
@@ -79,6 +95,7 @@ def run_bench(args: argparse.Namespace) -> int:
         nproc=args.nproc,
         dist_timeout_s=args.dist_timeout,
         long_ok=args.long,
+        shard=Shard.parse(args.shard, matrix_id=args.matrix_id or "") if args.shard else None,
         on_plan=lambda plan, seconds: print(
             f"hellotorch bench: {len(plan.cases)} cases of profile {plan.name}, at most about {seconds / 60:.0f} min"
         ),

@@ -25,6 +25,13 @@ def setup_arguments(commands: argparse._SubParsersAction) -> None:
     compare.add_argument("--output", type=non_empty, default=None, help="folder for compare.md/.csv/.png")
     compare.set_defaults(handler=run_compare)
 
+    merge = commands.add_parser("merge", help="join the run folders of a sharded plan (bench --shard I/N) into one run")
+    merge.add_argument("runs", nargs="+", type=non_empty, metavar="RUN", help="every shard's run folder")
+    merge.add_argument("--output", type=non_empty, required=True, help="the merged run's folder (created)")
+    merge.add_argument("--machines-differ", action="store_true", help="the shards ran on different machines on purpose")
+    merge.add_argument("--no-report", action="store_true", help="skip the tables and plots")
+    merge.set_defaults(handler=run_merge)
+
     baseline = commands.add_parser("baseline", help="pin a run (or the median of several) as a baseline JSON")
     baseline.add_argument("runs", nargs="+", type=non_empty, metavar="RUN", help="finished run folder(s) or JSON")
     baseline.add_argument("--output", type=non_empty, required=True, help="where to write the baseline JSON")
@@ -44,6 +51,37 @@ def run_report(args: argparse.Namespace) -> int:
     print(f"hellotorch report: wrote {len(written)} files in {written[0].parent}")
     for path in written:
         print(f"  {path.name}")
+    return ExitCode.OK
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from hellotorch.errors import BadInput
+    from hellotorch.files import check_output_dir, write_text_atomic
+    from hellotorch.results.merge import merged_json, shard_files
+    from hellotorch.results.report import build_report
+    from hellotorch.results.runs import load_run
+    from hellotorch.runfiles import BENCHMARK_JSON
+
+    out = check_output_dir(args.output, option="--output")
+    if out.exists() and any(out.iterdir()):
+        raise BadInput(f"--output {out}: not empty; the merged run gets a folder of its own")
+    runs = [load_run(path) for path in args.runs]
+    merged = merged_json(runs, machines_may_differ=args.machines_differ)  # every check before any file
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in shard_files(runs).items():
+        write_text_atomic(Path(out, name), text)
+    write_text_atomic(out / BENCHMARK_JSON, json.dumps(merged, indent=1))
+    matrix = merged["hellotorch"]["matrix"]
+    print(
+        f"hellotorch merge: {len(runs)} shards of matrix {matrix['matrix_id']}, "
+        f"{len(merged['benchmarks'])} cases, in {out}"
+    )
+    if not args.no_report:
+        written = build_report(out)
+        print(f"hellotorch report: wrote {len(written)} files in {out}")
     return ExitCode.OK
 
 

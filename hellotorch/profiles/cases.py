@@ -138,6 +138,8 @@ class Profile:
     description: str
     cases: tuple[BenchCase, ...]
     measurement: Measurement
+    #: which slice of a sharded plan this is (``matrix_id``, ``index``, ``count``); None: the whole plan.
+    shard: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The resolved plan, whole: what crosses into the pytest child (``plan.json`` in the run folder)."""
@@ -146,6 +148,7 @@ class Profile:
             "description": self.description,
             "cases": [dataclasses.asdict(case) for case in self.cases],
             "measurement": self.measurement.to_json(),
+            "shard": self.shard,
         }
 
     @classmethod
@@ -156,6 +159,7 @@ class Profile:
             description=data["description"],
             cases=tuple(BenchCase(**fields) for fields in data["cases"]),
             measurement=Measurement.from_json(data["measurement"]),
+            shard=data.get("shard"),
         )
 
     def estimated_seconds(self) -> float:

@@ -40,6 +40,7 @@ from hellotorch.profiles.named import build_profile
 from hellotorch.runfiles import BENCHMARK_JSON, PLAN, JournalError, new_run_dir, read_journal
 from hellotorch.settings import is_profile_file
 from hellotorch.suite.keyword import check_keyword, select_by_keyword
+from hellotorch.suite.shards import Shard, default_matrix_id, group_of, split
 from hellotorch.training.devices import environment_threads
 
 #: The suite the package ships (a checkout's bench/ re-exports it): runs wherever hellotorch is installed.
@@ -159,6 +160,19 @@ def _run_pytest(command: list[str], *, cwd: Path, env: dict[str, str], preexec) 
         return PYTEST_INTERRUPTED, True
 
 
+def _sharded(plan: Profile, shard: Shard) -> Profile:
+    """The slice of ``plan`` that ``shard`` runs, stamped with the matrix every shard of it agrees on."""
+    from hellotorch.measuring.machine import git_commit
+
+    matrix_id = shard.matrix_id or default_matrix_id(plan.name, plan.cases, git_commit())
+    mine = split(plan.cases, shard)
+    if not mine:
+        groups = len({group_of(case) for case in plan.cases})
+        raise BadInput(f"--shard {shard.label}: the plan has {groups} groups of cases; use at most {groups} shards")
+    stamp = dataclasses.replace(shard, matrix_id=matrix_id).to_json()
+    return dataclasses.replace(plan, cases=mine, shard=stamp)
+
+
 def _refuse_full_storage(status: int, run_dir: Path) -> None:
     """A child stopped by a full disk or a file-size limit is the environment's failure (exit 2), said as such."""
     by_limit = status == -signal.SIGXFSZ
@@ -189,6 +203,7 @@ def run_suite(
     dist_timeout_s: float | None = None,
     long_ok: bool = False,
     on_plan: Callable[[Profile, float], None] | None = None,
+    shard: Shard | None = None,
 ) -> SuiteOutcome:
     """Run ``profile`` on ``device`` (cpu, cuda or all) into a new run folder under ``results_root``.
 
@@ -198,7 +213,7 @@ def run_suite(
     profile's distributed cases; ``dist_timeout_s`` how long one may run.
     ``on_plan`` hears the plan and its estimated seconds before anything
     starts; a plan estimated past :data:`LONG_PLAN_SECONDS` is refused unless
-    ``long_ok``.
+    ``long_ok``. ``shard`` runs one slice of the plan (:mod:`hellotorch.suite.shards`).
     """
     devices = resolve_devices(device)
     check_keyword(keyword)
@@ -229,6 +244,10 @@ def run_suite(
                 raise NothingToRun(
                     f"nothing ran: -k {keyword!r} matches no case of profile {plan.name}; no run folder kept"
                 )
+            # Applied here to the case ids: pytest's -k would also match folder names.
+            plan = dataclasses.replace(plan, cases=tuple(case for case in plan.cases if case.id in set(cases)))
+        if shard is not None:
+            plan = _sharded(plan, shard)
         _runnable_here(devices)
         for planned in plan.cases:
             check_ranks_fit(device=planned.device, world_size=planned.world_size)
@@ -240,14 +259,13 @@ def run_suite(
             )
         if on_plan is not None:
             on_plan(plan, estimate)
-        run_dir = new_run_dir(root.resolve(), device=device, profile=plan.name)
+        label = plan.name if shard is None else f"{plan.name}-shard{shard.index + 1}of{shard.count}"
+        run_dir = new_run_dir(root.resolve(), device=device, profile=label)
         if staging is not None:
             profile = str(shutil.move(profile, run_dir / "models.toml"))
     finally:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
-    if keyword:  # applied here to the case ids: pytest's -k would also match folder names
-        plan = dataclasses.replace(plan, cases=tuple(case for case in plan.cases if case.id in set(cases)))
     # The plan is built and validated once, here; the child runs it as it is (plug-ins are not re-checked).
     plan_path = write_text_atomic(run_dir / PLAN, json.dumps(plan.to_json(), indent=1))
     command = _pytest_command(plan_path, device, run_dir, threads=threads, dist_timeout_s=dist_timeout_s)

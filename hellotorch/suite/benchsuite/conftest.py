@@ -183,6 +183,7 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
         "interrupted": state.interrupted,
         **({"interrupted_case": state.interrupted_case} if state.interrupted_case else {}),
         "inductor_cache_dir": os.environ.get("TORCHINDUCTOR_CACHE_DIR", "default"),
+        **({"shard": state.profile.shard} if state.profile.shard else {}),
     }
 
 

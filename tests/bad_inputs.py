@@ -340,6 +340,10 @@ def build(root: Path) -> list[BadInput]:
         BadInput("env: unknown option", ("env", "--verbose")),
         BadInput("unknown command", ("fly",)),
         BadInput("no command", ()),
+        BadInput("bench: --shard 0/3", ("bench", "--profile", "smoke", "--shard", "0/3")),
+        BadInput("bench: --shard past the plan's groups", ("bench", "--profile", "smoke", "--shard", "40/40")),
+        BadInput("bench: --matrix-id without --shard", ("bench", "--profile", "smoke", "--matrix-id", "m1")),
+        BadInput("merge: a run that is not a shard", ("merge", good, "--output", str(root / "merged"))),
         *_hostile(root, runs),
     ]
     return cases

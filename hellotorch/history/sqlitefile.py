@@ -1,4 +1,4 @@
-"""Opening a shared SQLite file safely while another process may be creating it (used by :mod:`hellotorch.history.store`)."""
+"""A shared SQLite file: opening it safely while another process may be creating it, and what its refusals mean (used by :mod:`hellotorch.history.store`)."""
 
 from __future__ import annotations
 
@@ -28,3 +28,25 @@ def use_wal(connection: sqlite3.Connection, *, busy_timeout_s: float) -> None:
             if "locked" not in str(error) or time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
+
+
+def why_refused(error: BaseException, *, busy_timeout_s: float) -> str:
+    """What SQLite's (or the file system's) refusal means for the user, in their words."""
+    if isinstance(error.__cause__, sqlite3.Error):  # pandas wraps SQLite's error in its own
+        return why_refused(error.__cause__, busy_timeout_s=busy_timeout_s)
+    text = str(error)
+    if isinstance(error, OSError):
+        return f"cannot be written ({error.strerror or text}: a full disk or a file-size limit?)"
+    if isinstance(error, sqlite3.OperationalError):
+        if "locked" in text or "busy" in text:
+            return f"another process has held its lock for more than {busy_timeout_s:g} s; try again after it"
+        if "readonly" in text:
+            return "cannot be written (a read-only or immutable file, or a read-only folder)"
+        if "disk" in text or "full" in text:
+            return f"cannot be written ({text}: a full disk or a file-size limit?)"
+        if "unable to open" in text:
+            return f"cannot be opened ({text}: is its folder writable?)"
+        return f"is damaged ({text})"
+    if isinstance(error, sqlite3.DatabaseError):
+        return f"is damaged or not a SQLite database ({text})"
+    return f"holds a value it cannot read ({type(error).__name__}: {text})"

@@ -42,7 +42,7 @@ import pandas as pd
 
 from hellotorch.errors import BadInput
 from hellotorch.history.schema import APPLICATION_ID, CASE_COLUMNS, SCHEMA_VERSION, migrate
-from hellotorch.history.sqlitefile import is_empty, use_wal
+from hellotorch.history.sqlitefile import is_empty, use_wal, why_refused
 from hellotorch.results.runs import Run
 
 #: The history's file name inside a results folder (``--results``): ``<results>/history.sqlite``.
@@ -59,28 +59,6 @@ def _refuse(path: Path, why: str) -> HistoryError:
     return HistoryError(f"--history {path}: {why}; not touching it")
 
 
-def _why(error: BaseException) -> str:
-    """What SQLite's (or the file system's) refusal means for the user, in their words."""
-    if isinstance(error.__cause__, sqlite3.Error):  # pandas wraps SQLite's error in its own
-        return _why(error.__cause__)
-    text = str(error)
-    if isinstance(error, OSError):
-        return f"cannot be written ({error.strerror or text}: a full disk or a file-size limit?)"
-    if isinstance(error, sqlite3.OperationalError):
-        if "locked" in text or "busy" in text:
-            return f"another process has held its lock for more than {BUSY_TIMEOUT_MS // 1000} s; try again after it"
-        if "readonly" in text:
-            return "cannot be written (a read-only or immutable file, or a read-only folder)"
-        if "disk" in text or "full" in text:
-            return f"cannot be written ({text}: a full disk or a file-size limit?)"
-        if "unable to open" in text:
-            return f"cannot be opened ({text}: is its folder writable?)"
-        return f"is damaged ({text})"
-    if isinstance(error, sqlite3.DatabaseError):
-        return f"is damaged or not a SQLite database ({text})"
-    return f"holds a value it cannot read ({type(error).__name__}: {text})"
-
-
 @contextmanager
 def translated(path: Path) -> Iterator[None]:
     """Turn what SQLite, the file system or a damaged row raises into one :class:`HistoryError` naming ``path``."""
@@ -89,7 +67,7 @@ def translated(path: Path) -> Iterator[None]:
     except HistoryError:
         raise
     except (sqlite3.Error, OSError, ValueError, TypeError, KeyError) as error:
-        raise _refuse(path, _why(error)) from None
+        raise _refuse(path, why_refused(error, busy_timeout_s=BUSY_TIMEOUT_MS / 1000)) from None
 
 
 @contextmanager

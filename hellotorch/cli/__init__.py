@@ -109,26 +109,19 @@ def _run(args) -> int:
         return ExitCode.INTERNAL_ERROR
 
 
-def _check_torch_environment(command: str) -> int | None:
-    """What importing torch would trip over, refused as one line before it is imported (None: fine)."""
-    try:
-        check_cache_folders()
-        build_parser([command])
-    except (ValueError, OSError) as error:
-        detail = first_line(error) if isinstance(error, ValueError) else f"importing torch failed: {error}"
-        print(f"hellotorch {command}: error: {detail}", file=sys.stderr)
-        return ExitCode.BAD_INPUT
-    return None
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     asked = _asked_command(argv)
-    if asked in COMMANDS and COMMANDS[asked][0] in TORCH_GROUPS:
-        refused = _check_torch_environment(asked)
-        if refused is not None:
-            return refused
-    args = build_parser(argv).parse_args(argv)
+    try:
+        # What importing torch would trip over is refused in one line before the command's group imports it.
+        if asked in COMMANDS and COMMANDS[asked][0] in TORCH_GROUPS:
+            check_cache_folders()
+        parser = build_parser(argv)
+    except (ValueError, OSError) as error:
+        detail = first_line(error) if isinstance(error, ValueError) else f"importing torch failed: {error}"
+        print(f"hellotorch {asked}: error: {detail}", file=sys.stderr)
+        return ExitCode.BAD_INPUT
+    args = parser.parse_args(argv)
     # Recorded under the filters in force (so DeprecationWarnings stay hidden, as Python hides them).
     with warnings.catch_warnings(record=True) as caught:
         code = _run(args)

@@ -108,6 +108,7 @@ def merged_json(runs: list[Run], *, machines_may_differ: bool = False) -> dict[s
 def shard_files(runs: list[Run]) -> dict[str, str]:
     """The shards' curves and compile costs, each joined in shard order (a CSV's header once)."""
     joined: dict[str, str] = {}
+    runs = sorted(runs, key=lambda run: _shard(run)["index"])
     for name in (CURVES, COMPILE_COSTS):
         parts = [Path(run.folder, name) for run in runs if Path(run.folder, name).is_file()]
         texts = [part.read_text() for part in parts]

@@ -27,9 +27,10 @@ def _write(append, *args) -> None:
     try:
         append(*args)
     except OSError as error:
-        if storage_failure(error) is None:
+        ran_out = storage_failure(error)
+        if ran_out is None:
             raise
-        pytest.exit(f"cannot write the run folder: {storage_failure(error)}", returncode=PYTEST_STORAGE_FULL)
+        pytest.exit(f"cannot write the run folder: {ran_out}", returncode=PYTEST_STORAGE_FULL)
 
 
 class CaseTimedOut(CaseFailed):

@@ -123,12 +123,17 @@ def run_child(
     cwd: str | os.PathLike | None = None,
     env: Mapping[str, str] | None = None,
     output: Path | None = None,
+    keep_stderr: bool = False,
     capture: bool = False,
     timeout_s: float | None = None,
     grace_s: float = GRACE_S,
     preexec: Callable[[], None] | None = None,
 ) -> Finished:
-    """Run ``command`` to the end under the policy above; its output to ``output``, captured, or inherited."""
+    """Run ``command`` to the end under the policy above; its output to ``output``, captured, or inherited.
+
+    With ``keep_stderr``, only standard output goes to ``output``: standard
+    error stays this process's (where a progress bar is drawn).
+    """
 
     def setup() -> None:
         die_with_parent()
@@ -138,7 +143,7 @@ def run_child(
     sink = open(output, "w") if output is not None else None  # noqa: SIM115 (closed below, whatever happens)
     streams = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE} if capture else {}
     if sink is not None:
-        streams = {"stdout": sink, "stderr": subprocess.STDOUT}
+        streams = {"stdout": sink} if keep_stderr else {"stdout": sink, "stderr": subprocess.STDOUT}
     try:
         child = subprocess.Popen(
             list(command),

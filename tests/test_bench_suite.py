@@ -96,6 +96,17 @@ def test_every_case_records_its_fields_and_sane_numbers(smoke_run):
             assert info["parity"] == "pass"
 
 
+def test_a_log_gets_plain_progress_lines_with_the_case_count_and_the_time_left(smoke_run):
+    done, _ = smoke_run
+    planned = len(build_profile("smoke").cases)
+    assert f"hellotorch bench: {planned} cases, about " in done.stdout
+    progress = [line for line in done.stdout.splitlines() if "cases done" in line]
+    assert len(progress) == planned, done.stdout[-3000:]
+    assert progress[0].startswith(f"hellotorch bench: 1/{planned} cases done (") and progress[0].endswith(" left")
+    assert progress[-1].startswith(f"hellotorch bench: {planned}/{planned} cases done")
+    assert "\x1b" not in done.stdout and "\r" not in done.stdout
+
+
 def test_machine_metadata_is_in_the_json(smoke_run):
     _, run_dir = smoke_run
     machine = json.loads((run_dir / "benchmark.json").read_text())["machine_info"]["hellotorch"]

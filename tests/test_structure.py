@@ -100,6 +100,7 @@ GROUND = {
     "hellotorch.errors",
     "hellotorch.files",
     "hellotorch.labels",
+    "hellotorch.progress",
     "hellotorch.record",
     "hellotorch.record_schema",
     "hellotorch.runfiles",

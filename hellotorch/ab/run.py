@@ -44,6 +44,7 @@ by side, minutes apart, not head against a baseline made on another day.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
 import time
@@ -55,6 +56,7 @@ import pandas as pd
 
 from hellotorch.ab.sides import STATISTICS, AbOptions, Side, SideFailed, checked_out, run_side
 from hellotorch.ab.stats import Estimate, across_cases, estimate
+from hellotorch.progress import Progress
 from hellotorch.results.runs import Run, load_run
 
 
@@ -235,25 +237,38 @@ def run_ab(
     out: Path,
     on_run: Callable[[str, Run], None] = lambda name, run: None,
     progress: Callable[[str], None] = print,
+    progress_style: str = "lines",
 ) -> tuple[pd.DataFrame, AbSamples]:
-    """Run the pairs into ``out/<side>-<n>/`` and return the verdicts; ``on_run`` sees each side's run."""
+    """Run the pairs into ``out/<side>-<n>/`` and return the verdicts; ``on_run`` sees each side's run.
+
+    ``progress_style`` (:func:`hellotorch.progress.style_for`) shows side run
+    k of the planned ones and the time left, from the side runs done so far.
+    """
     samples = AbSamples(statistic=options.statistic)
-    with checked_out(repo, [base, head]) as (base_ready, head_ready):
+    planned = {f"{name}-{pair + 1}": 1.0 for pair, name in order(options.min_pairs)}
+    sides_done = Progress(
+        "hellotorch ab", planned, style=progress_style, write=progress, unit="side runs", planned=False
+    )
+    with checked_out(repo, [base, head]) as (base_ready, head_ready), contextlib.closing(sides_done):
         sides = {"base": base_ready, "head": head_ready}
         pairs = 0
         while pairs < options.max_pairs:
+            sides_done.extend({f"{name}-{pair + 1}": 1.0 for pair, name in order(pairs + 1)[2 * pairs :]})
             for pair, name in order(pairs + 1)[2 * pairs :]:
                 started = time.monotonic()
                 folder = out / f"{name}-{pair + 1}"
+                sides_done.start(folder.name)
                 kept = finished_run(folder)
                 if kept is not None:  # measured by an earlier attempt (--resume): kept, not measured again
                     samples.add(name, kept)
-                    progress(f"hellotorch ab: pair {pair + 1}, {name}: kept from {folder}")
+                    sides_done.say(f"hellotorch ab: pair {pair + 1}, {name}: kept from {folder}")
+                    sides_done.finish(folder.name)
                     continue
-                run = _run_side_retrying(sides[name], options, folder, out, pair=pair, progress=progress)
+                run = _run_side_retrying(sides[name], options, folder, out, pair=pair, progress=sides_done.say)
                 samples.add(name, run)
                 on_run(name, run)
-                progress(f"hellotorch ab: pair {pair + 1}, {name}: {time.monotonic() - started:.0f} s")
+                sides_done.say(f"hellotorch ab: pair {pair + 1}, {name}: {time.monotonic() - started:.0f} s")
+                sides_done.finish(folder.name)
             pairs += 1
             if pairs >= options.min_pairs:
                 table = verdicts(samples, options)
@@ -262,7 +277,7 @@ def run_ab(
                 if not waiting.any():
                     break
                 if pairs < options.max_pairs:
-                    progress(
+                    sides_done.say(
                         f"hellotorch ab: {int((table['verdict'] == 'undecided').sum())} case(s) undecided; one more pair"
                     )
     return verdicts(samples, options), samples

@@ -102,12 +102,14 @@ def run_ab_command(args: argparse.Namespace) -> int:
     from datetime import datetime
     from pathlib import Path
 
-    from hellotorch.ab.report import nothing_decided, to_markdown
+    from hellotorch.ab.report import comment, nothing_decided, to_markdown
     from hellotorch.ab.run import NOT_MEASURED, run_ab
     from hellotorch.ab.sides import AbOptions, Side, check_python, choose_statistic, resolve_ref
     from hellotorch.errors import BadInput
     from hellotorch.files import check_output_dir, write_text_atomic
     from hellotorch.history.store import check_history, record_run
+    from hellotorch.progress import style_for
+    from hellotorch.results.html_pages import ab_page
 
     if not any([args.base, args.head, args.base_python, args.head_python]):
         raise BadInput("ab: name what differs: --base/--head REF, or --base-python/--head-python PY")
@@ -166,12 +168,18 @@ def run_ab_command(args: argparse.Namespace) -> int:
         out=out,
         on_run=lambda name, run: record_run(history_path, run),
         progress=lambda line: print(line, flush=True),
+        progress_style=style_for(),
     )
     text = to_markdown(table, sides[0], sides[1], options, time.monotonic() - started)
     write_text_atomic(out / "ab.md", text)
     write_text_atomic(out / "ab.csv", table.to_csv(index=False))
+    # The pull-request comment and the offline page, beside the table: a workflow posts or uploads them.
+    write_text_atomic(
+        out / "comment.md", comment(table, sides[0], sides[1], options, time.monotonic() - started, whole="ab.html")
+    )
+    ab_page(table, text, options.threshold).write(out / "ab.html")
     print(text)
-    print(f"hellotorch ab: wrote ab.md and ab.csv in {out}; side runs recorded in {history_path}")
+    print(f"hellotorch ab: wrote ab.md, ab.csv, ab.html and comment.md in {out}; side runs recorded in {history_path}")
     bad = table["verdict"].eq("REGRESSION") | table["verdict"].astype(str).str.startswith("FAILED")
     # Fails closed: no case compared (every case skipped on this machine, say) is not a pass.
     if bad.any() or table.empty:

@@ -71,6 +71,7 @@ def run_bench(args: argparse.Namespace) -> int:
     from hellotorch.results.runs import load_run
     from hellotorch.suite.launch import (
         PYTEST_INTERRUPTED,
+        PYTEST_LOG,
         PYTEST_NO_TESTS,
         PYTEST_OK,
         PYTEST_STATUSES,
@@ -107,6 +108,8 @@ def run_bench(args: argparse.Namespace) -> int:
     )
     for failure in outcome.failed:
         print(f"  FAILED {failure['id']}: {failure['reason']}")
+    if (outcome.run_dir / PYTEST_LOG).is_file():
+        print(f"hellotorch bench: pytest's own lines are in {outcome.run_dir / PYTEST_LOG}")
     if outcome.interrupted:
         print(f"hellotorch bench: interrupted; finished cases are kept in {outcome.run_dir}")
         return ExitCode.INTERRUPTED

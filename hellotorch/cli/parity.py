@@ -99,6 +99,7 @@ def _names(text: str, *, every: list[str]) -> list[str]:
 def _run_matrix(args: argparse.Namespace) -> int:
     from hellotorch.files import check_output_file, write_atomic
     from hellotorch.parity.matrix import plan_matrix, run_matrix
+    from hellotorch.progress import Progress, style_for
     from hellotorch.training.devices import quiet_compile_logs, set_threads
     from hellotorch.training.optimizers import OPTIMIZERS
 
@@ -112,9 +113,12 @@ def _run_matrix(args: argparse.Namespace) -> int:
     quiet_compile_logs()
     set_threads(args.threads)
     print(f"parity matrix: {len(plan)} checks, {args.dtype}, {args.device}, {args.steps} steps, mode {args.mode}")
+    # Every check weighs alike: the time left follows from the checks done.
+    names = [f"#{n} {check.run.model} {check.run.optimizer} {check.task}" for n, check in enumerate(plan, 1)]
+    steps = Progress("parity matrix", dict.fromkeys(names, 1.0), style=style_for(), planned=False, unit="checks")
 
     def progress(index: int, row: dict) -> None:
-        print(
+        steps.say(
             f"[{index}/{len(plan)}] {row['model']:<11} {row['optimizer']:<9} {row['task']:<8} {row['verdict']:<5} "
             f"max |diff| {row['max_abs_diff']:.2e} (rel {row['max_rel_diff']:.2e}) at step {row['worst_step']}, "
             f"RMSE vs fp64 compiled/eager {row['fp64_error_ratio']:.2f}"
@@ -123,11 +127,14 @@ def _run_matrix(args: argparse.Namespace) -> int:
                 if row["batchnorm_max_diff"] == row["batchnorm_max_diff"]
                 else ""
             )
-            + f"  ({row['seconds']:.0f} s)",
-            flush=True,
+            + f"  ({row['seconds']:.0f} s)"
         )
+        steps.finish(names[index - 1])
 
-    table = run_matrix(plan, steps=args.steps, on_result=progress)
+    try:
+        table = run_matrix(plan, steps=args.steps, on_result=progress)
+    finally:
+        steps.close()
     print(table.drop(columns=["reason", "seconds"]).to_markdown(index=False, floatfmt=".2e"))
     if csv is not None:
         write_atomic(csv, lambda temp: table.to_csv(temp, index=False))

@@ -163,21 +163,22 @@ class Profile:
         )
 
     def estimated_seconds(self) -> float:
-        """A rough upper estimate of the run's wall time, from the plan alone (said before a long run starts).
+        """A rough upper estimate of the run's wall time, from the plan alone (said before a long run starts)."""
+        return sum(self.case_seconds(case) for case in self.cases)
 
-        Per case: its timed rounds; a compiled case adds a compile (about 20 s
-        cold on a 2-core CPU), its pairs (up to ``max_pair_seconds``) and the
-        parity arms; measuring cache states adds three fresh processes per state.
+    def case_seconds(self, case: BenchCase) -> float:
+        """A rough upper estimate of one case's wall time (the progress line's plan, corrected as cases finish).
+
+        Its timed rounds; a compiled case adds a compile (about 20 s cold on
+        a 2-core CPU), its pairs (up to ``max_pair_seconds``) and the parity
+        arms; measuring cache states adds three fresh processes per state.
         """
         m = self.measurement
-        total = 0.0
-        for case in self.cases:
-            seconds = 3.0 + 2 * m.max_time
-            if case.compiled:
-                seconds += 20.0 + (m.max_pair_seconds if m.speedup_ci else m.pairs * 0.05) + 4 * m.parity_steps * 0.02
-                seconds += 9 * 20.0 if case.cache_states else 20.0 if case.cold_compile else 0.0
-            total += seconds
-        return total
+        seconds = 3.0 + 2 * m.max_time
+        if case.compiled:
+            seconds += 20.0 + (m.max_pair_seconds if m.speedup_ci else m.pairs * 0.05) + 4 * m.parity_steps * 0.02
+            seconds += 9 * 20.0 if case.cache_states else 20.0 if case.cold_compile else 0.0
+        return seconds
 
     @property
     def max_time(self) -> float:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from hellotorch.gate.noise import CaseNoise, calibrate, store_noise
 from hellotorch.history.store import history_session, record_run, run_facts
+from hellotorch.progress import Progress
 from hellotorch.results.runs import Run, load_run
 from hellotorch.suite.launch import run_suite
 
@@ -64,9 +65,19 @@ def calibrate_machine(
         calibrate(result.runs)  # refuses mixed code, machines or unfinished runs before anything is stored
         for run in result.runs:
             record_run(history, run)
+    # Each run's own child shows its cases; these plain lines count the runs between them.
+    runs_done = Progress(
+        "calibration",
+        {f"run {n}": 1.0 for n in range(1, count + 1)},
+        write=progress,
+        unit="runs",
+        planned=False,
+        style="off" if finished else "lines",
+    )
     for index in range(0 if finished else count):
-        progress(f"run {index + 1}/{count}")
+        runs_done.start(f"run {index + 1}")
         outcome = run_suite(**vars(request))
+        runs_done.finish()
         if outcome.interrupted:
             result.stopped, result.stopped_run = "interrupted", outcome.run_dir
             return result

@@ -1,11 +1,9 @@
 """Launching a profile of the pytest-benchmark suite: profile in, run folder out.
 
-:func:`run_suite` validates the request (profile, devices, cases, the results
-folder) before anything is created, names a fresh run folder, starts pytest
-on the suite the package ships (:mod:`hellotorch.suite.benchsuite`) in a child process, lets an interrupted run finish writing,
-then reads the run's journal and says what finished, what failed and whether
-the run was interrupted. ``hellotorch bench`` and ``gate --confirm`` both
-call it; neither builds a pytest command line of its own.
+:func:`run_suite` validates the request before anything is created, names a
+fresh run folder, runs the suite the package ships (:mod:`hellotorch.suite.benchsuite`)
+in a pytest child, lets an interrupted run finish writing, then reads the
+journal. ``bench`` and ``gate --confirm`` both call it.
 
 A request that can run nothing (CUDA asked for where there is none, a ``-k``
 that matches no case) raises :class:`~hellotorch.errors.NothingToRun` and
@@ -33,14 +31,16 @@ from hellotorch.children import run_child
 from hellotorch.distributed.strategies import check_ranks_fit
 from hellotorch.errors import BadInput, NothingToRun
 from hellotorch.files import check_output_dir, write_text_atomic
+from hellotorch.measuring.machine import steady_memory
 from hellotorch.measuring.thread_state import binding_requested, bound_child
 from hellotorch.profiles.cases import Profile
 from hellotorch.profiles.file import models_profile_text
 from hellotorch.profiles.named import build_profile
+from hellotorch.progress import style_for
 from hellotorch.runfiles import BENCHMARK_JSON, PLAN, JournalError, new_run_dir, read_journal
 from hellotorch.settings import is_profile_file
 from hellotorch.suite.keyword import check_keyword, select_by_keyword
-from hellotorch.suite.shards import Shard, default_matrix_id, group_of, split
+from hellotorch.suite.shards import Shard, sharded_plan
 from hellotorch.training.devices import environment_threads
 
 #: The suite the package ships (a checkout's bench/ re-exports it): runs wherever hellotorch is installed.
@@ -54,6 +54,8 @@ PYTEST_STATUSES = (0, 1, 2, 3, 4, 5)
 LONG_PLAN_SECONDS = 6 * 3600
 #: the child's status when the run folder cannot be written (a full disk, a quota, a file-size limit).
 PYTEST_STORAGE_FULL = 75
+#: pytest's own output, when a terminal shows the progress bar instead.
+PYTEST_LOG = "pytest.log"
 #: How long an interrupted pytest gets to write its JSON before it is signalled again.
 INTERRUPT_GRACE_S = 10
 
@@ -147,30 +149,24 @@ def _pytest_command(
     return command
 
 
-def _run_pytest(command: list[str], *, cwd: Path, env: dict[str, str], preexec) -> tuple[int, bool]:
+def _run_pytest(
+    command: list[str], *, cwd: Path, env: dict[str, str], preexec, log: Path | None = None
+) -> tuple[int, bool]:
     """pytest's exit status, and whether this process was interrupted meanwhile.
+
+    With ``log``, pytest's own lines go there and the terminal keeps the progress bar.
 
     Interrupted (Ctrl-C, SIGTERM), the launcher (:mod:`hellotorch.children`)
     gives pytest SIGINT and time to write what it has; the run is then read
     as any other, marked interrupted.
     """
     try:
-        return run_child(command, cwd=cwd, env=env, preexec=preexec, grace_s=INTERRUPT_GRACE_S).returncode, False
+        finished = run_child(
+            command, cwd=cwd, env=env, preexec=preexec, grace_s=INTERRUPT_GRACE_S, output=log, keep_stderr=True
+        )
+        return finished.returncode, False
     except KeyboardInterrupt:
         return PYTEST_INTERRUPTED, True
-
-
-def _sharded(plan: Profile, shard: Shard) -> Profile:
-    """The slice of ``plan`` that ``shard`` runs, stamped with the matrix every shard of it agrees on."""
-    from hellotorch.measuring.machine import git_commit
-
-    matrix_id = shard.matrix_id or default_matrix_id(plan.name, plan.cases, git_commit())
-    mine = split(plan.cases, shard)
-    if not mine:
-        groups = len({group_of(case) for case in plan.cases})
-        raise BadInput(f"--shard {shard.label}: the plan has {groups} groups of cases; use at most {groups} shards")
-    stamp = dataclasses.replace(shard, matrix_id=matrix_id).to_json()
-    return dataclasses.replace(plan, cases=mine, shard=stamp)
 
 
 def _refuse_full_storage(status: int, run_dir: Path) -> None:
@@ -218,6 +214,7 @@ def run_suite(
     devices = resolve_devices(device)
     check_keyword(keyword)
     try:
+        progress = style_for(sys.stdout)
         bind = binding_requested()
         environment_threads()  # the child would refuse it after the run folder exists
     except ValueError as error:
@@ -247,7 +244,7 @@ def run_suite(
             # Applied here to the case ids: pytest's -k would also match folder names.
             plan = dataclasses.replace(plan, cases=tuple(case for case in plan.cases if case.id in set(cases)))
         if shard is not None:
-            plan = _sharded(plan, shard)
+            plan = sharded_plan(plan, shard)
         _runnable_here(devices)
         for planned in plan.cases:
             check_ranks_fit(device=planned.device, world_size=planned.world_size)
@@ -269,11 +266,15 @@ def run_suite(
     # The plan is built and validated once, here; the child runs it as it is (plug-ins are not re-checked).
     plan_path = write_text_atomic(run_dir / PLAN, json.dumps(plan.to_json(), indent=1))
     command = _pytest_command(plan_path, device, run_dir, threads=threads, dist_timeout_s=dist_timeout_s)
+    command.append(f"--hellotorch-progress={progress}")
+    # On a terminal the progress bar is the one line that updates: pytest's own lines go to a log.
+    log = run_dir / PYTEST_LOG if progress == "bar" else None
     # Plug-in models beside the user's code stay importable from the child, which
     # runs from the run folder: nothing pytest writes lands in the package.
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")])))
+    path = os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))
+    env = steady_memory(dict(os.environ, PYTHONPATH=path))
     env, preexec = bound_child(env) if bind else (env, None)
-    status, interrupted = _run_pytest(command, cwd=run_dir, env=env, preexec=preexec)
+    status, interrupted = _run_pytest(command, cwd=run_dir, env=env, preexec=preexec, log=log)
     storage = run_dir / ".benchmarks"  # pytest-benchmark's storage, created even when nothing is saved there
     if storage.is_dir() and not any(storage.iterdir()):
         storage.rmdir()

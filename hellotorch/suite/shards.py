@@ -18,12 +18,13 @@ profile's name, its sorted case ids and the commit.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from dataclasses import dataclass
 
 from hellotorch.errors import BadInput
-from hellotorch.profiles.cases import BenchCase
+from hellotorch.profiles.cases import BenchCase, Profile
 
 
 @dataclass(frozen=True)
@@ -66,3 +67,16 @@ def default_matrix_id(profile: str, cases: tuple[BenchCase, ...], commit: str) -
     """What every shard of one plan computes alike: the profile, its whole case list and the code."""
     text = "\n".join([profile, commit, *sorted(case.id for case in cases)])
     return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def sharded_plan(plan: Profile, shard: Shard) -> Profile:
+    """The slice of ``plan`` that ``shard`` runs, stamped with the matrix every shard of it agrees on."""
+    from hellotorch.measuring.machine import git_commit
+
+    matrix_id = shard.matrix_id or default_matrix_id(plan.name, plan.cases, git_commit())
+    mine = split(plan.cases, shard)
+    if not mine:
+        groups = len({group_of(case) for case in plan.cases})
+        raise BadInput(f"--shard {shard.label}: the plan has {groups} groups of cases; use at most {groups} shards")
+    stamp = dataclasses.replace(shard, matrix_id=matrix_id).to_json()
+    return dataclasses.replace(plan, cases=mine, shard=stamp)

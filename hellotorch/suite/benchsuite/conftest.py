@@ -11,7 +11,8 @@ This file only connects hellotorch to pytest and pytest-benchmark:
 - machine metadata (torch, CUDA, GPU, CPU, threads, compiler, commit) through
   ``pytest_benchmark_update_machine_info``; failed cases and run facts through
   ``pytest_benchmark_update_json``;
-- the crash-safe run files (:mod:`hellotorch.runfiles`).
+- the crash-safe run files (:mod:`hellotorch.runfiles`);
+- case k of N and the time left (:mod:`hellotorch.suite.progress_plugin`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from hellotorch.measuring.peaks import device_peaks
 from hellotorch.measuring.thread_state import ThreadStateMonitor
 from hellotorch.profiles.cases import Profile
 from hellotorch.profiles.named import build_profile
+from hellotorch.progress import STYLES
+from hellotorch.suite.progress_plugin import CaseProgress
 from hellotorch.training.devices import set_threads
 
 # Rounds shorter than this are dominated by the clock (and, on CUDA, the sync).
@@ -61,6 +64,12 @@ def pytest_addoption(parser):
         type=float,
         default=DEFAULT_TIMEOUT_S,
         help=f"seconds a distributed case may run before its ranks are stopped (default {DEFAULT_TIMEOUT_S:g})",
+    )
+    group.addoption(
+        "--hellotorch-progress",
+        default="lines",
+        choices=STYLES,
+        help="case k of N and the time left: bar (a terminal), lines (logs) or off (default lines)",
     )
 
 
@@ -114,6 +123,9 @@ def pytest_configure(config):
     # Fixed before anything compiles: Inductor specialises CPU code to it.
     set_threads(config.getoption("--hellotorch-threads"))
     config._hellotorch = RunState(config)
+    style = config.getoption("--hellotorch-progress")
+    if style != "off":
+        config.pluginmanager.register(CaseProgress(config, style), "hellotorch-progress")
 
 
 def _peaks(state: RunState) -> dict[str, dict[str, float]]:

@@ -44,6 +44,13 @@ def setup_arguments(commands: argparse._SubParsersAction) -> None:
     history.add_argument("--since", type=iso_date, default=None, help="runs started on or after this ISO date")
     history.add_argument("--output", type=non_empty, default=None, help="folder for history.md and history.png")
     history.add_argument(
+        "--machines",
+        action="store_true",
+        help="the fleet view: each machine's newest run side by side (fleet.md/.csv/.png with --output)",
+    )
+    history.add_argument("--profile", type=non_empty, default=None, help="with --machines: runs of this profile")
+    history.add_argument("--html", action="store_true", help="with --output: also write history.html (or fleet.html)")
+    history.add_argument(
         "--regressions",
         action="store_true",
         help="exit 1 when a case's newest change point made it worse than its calibrated noise allows",
@@ -73,6 +80,34 @@ def _ingest(args: argparse.Namespace, paths: list[str]) -> int:
     return ExitCode.OK
 
 
+def _machines(args: argparse.Namespace) -> int:
+    from hellotorch.files import check_output_dir
+    from hellotorch.history.fleet import fleet_rows
+    from hellotorch.history.store import history_session
+    from hellotorch.results.fleet import fleet_report, write_fleet
+
+    if args.regressions:
+        raise ValueError("--machines and --regressions: choose one (the regressions are per machine already)")
+    out = check_output_dir(args.output, option="--output")
+    with history_session(history_of(args)) as connection:
+        rows, facts = fleet_rows(
+            connection,
+            profile=args.profile,
+            case=args.case,
+            machine=args.machine,
+            torch_version=args.torch_version,
+            since=args.since,
+        )
+    source = f"the newest run of each machine in {history_of(args)}"
+    if out is None:
+        print(fleet_report(rows, facts, source=source)[0])
+        return ExitCode.OK
+    text, written = write_fleet(rows, facts, out, source=source, html=args.html)
+    print(text)
+    print(f"hellotorch history: wrote {', '.join(path.name for path in written)} in {out}")
+    return ExitCode.OK
+
+
 def _show(args: argparse.Namespace) -> int:
 
     from hellotorch.files import check_output_dir, write_text_atomic
@@ -85,6 +120,12 @@ def _show(args: argparse.Namespace) -> int:
 
     if not history_of(args).is_file():
         raise ValueError(f"--history {history_of(args)}: no such file (`hellotorch bench` records every run there)")
+    if args.html and not args.output:
+        raise ValueError("--html: give --output, the folder the page goes in")
+    if args.machines:
+        return _machines(args)
+    if args.profile:
+        raise ValueError("--profile: only with --machines")
     out = check_output_dir(args.output, option="--output")
     with history_session(history_of(args)) as connection:
         rows = trend(
@@ -105,7 +146,12 @@ def _show(args: argparse.Namespace) -> int:
         write_text_atomic(out / "history.md", text)
         fig, _ = trend_plot(rows, points)
         save_figure(fig, out / "history.png")
-        print(f"hellotorch history: wrote history.md and history.png in {out}")
+        if args.html:
+            from hellotorch.results.html_pages import history_page
+
+            changes = to_frame(points) if points else None
+            history_page(rows, changes, trend_plot(rows, points)[0]).write(out / "history.html")
+        print(f"hellotorch history: wrote history.md and history.png{' and history.html' * args.html} in {out}")
     if not args.regressions:
         return ExitCode.OK
     regressions = [point for point in newest_per_series(points) if point.regression]

@@ -18,11 +18,23 @@ def setup_arguments(commands: argparse._SubParsersAction) -> None:
     report.add_argument("run", type=non_empty, help="run folder (or its benchmark.json)")
     report.add_argument("--output", type=non_empty, default=None, help="folder for the report (default: the run's)")
     report.add_argument("--no-plots", action="store_true", help="write summary.csv and summary.md only")
+    report.add_argument(
+        "--html", action="store_true", help="also write report.html: one offline page, plots inline, verdict first"
+    )
     report.set_defaults(handler=run_report)
 
     compare = commands.add_parser("compare", help="put runs (machines, PyTorch versions) side by side")
     compare.add_argument("runs", nargs="+", type=non_empty, metavar="RUN", help="two or more run folders or JSON files")
     compare.add_argument("--output", type=non_empty, default=None, help="folder for compare.md/.csv/.png")
+    compare.add_argument(
+        "--machines",
+        action="store_true",
+        help="the fleet view: each case per machine, a geomean per machine (fleet.md/.csv/.png); "
+        "one hardware-comparison merge is enough",
+    )
+    compare.add_argument(
+        "--html", action="store_true", help="also write compare.html (or fleet.html): one offline page"
+    )
     compare.set_defaults(handler=run_compare)
 
     merge = commands.add_parser("merge", help="join the run folders of a sharded plan (bench --shard I/N) into one run")
@@ -48,6 +60,11 @@ def run_report(args: argparse.Namespace) -> int:
     from hellotorch.results.report import build_report
 
     written = build_report(args.run, out_dir=args.output, with_plots=not args.no_plots)
+    if args.html:
+        from hellotorch.results.html_report import write_run_html
+        from hellotorch.results.runs import load_run
+
+        written.append(write_run_html(load_run(args.run), written[0].parent))
     print(f"hellotorch report: wrote {len(written)} files in {written[0].parent}")
     for path in written:
         print(f"  {path.name}")
@@ -91,9 +108,19 @@ def run_compare(args: argparse.Namespace) -> int:
     from hellotorch.results.runs import load_run
 
     check_output_dir(args.output, option="--output")
+    if args.machines:
+        from hellotorch.results.fleet import rows_from_runs, write_fleet
+
+        runs = [load_run(path) for path in args.runs]
+        rows, facts = rows_from_runs(runs)
+        source = f"{len(runs)} run{'s' if len(runs) > 1 else ''}: {', '.join(run.label for run in runs)}"
+        text, written = write_fleet(rows, facts, args.output or runs[0].folder, source=source, html=args.html)
+        print(text)
+        print(f"hellotorch compare: wrote {', '.join(path.name for path in written)} in {written[0].parent}")
+        return ExitCode.OK
     if len(args.runs) < 2:
-        raise ValueError("compare needs at least two runs")
-    text, written = write_comparison([load_run(path) for path in args.runs], out_dir=args.output)
+        raise ValueError("compare needs at least two runs (or --machines with one hardware-comparison merge)")
+    text, written = write_comparison([load_run(path) for path in args.runs], out_dir=args.output, html=args.html)
     print(text)
     print(f"hellotorch compare: wrote {', '.join(path.name for path in written)} in {written[0].parent}")
     return ExitCode.OK

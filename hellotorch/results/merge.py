@@ -98,7 +98,14 @@ def merged_json(runs: list[Run], *, machines_may_differ: bool = False) -> dict[s
     meta.pop("interrupted_case", None)
     meta.pop("shard", None)
     meta["merged_from"] = [run.label for run in runs]
-    meta["shards"] = [{"run": run.label, **{fact: run.machine.get(fact) for fact in MACHINE_FACTS}} for run in runs]
+    meta["shards"] = [
+        {
+            "run": run.label,
+            **{fact: run.machine.get(fact) for fact in MACHINE_FACTS},
+            "cases": sorted({record["id"] for record in [*run.records, *run.failed]}),
+        }
+        for run in runs
+    ]
     meta["matrix"] = matrix
     ids = "".join(str(run.meta.get("run_id", run.label)) for run in runs)
     meta["run_id"] = hashlib.sha256(ids.encode()).hexdigest()[:32]  # the same shards merge to the same run

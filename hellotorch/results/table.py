@@ -19,6 +19,7 @@ import pandas as pd
 
 from hellotorch.labels import case_title
 from hellotorch.record import FIELDS
+from hellotorch.results.machines import case_machines
 from hellotorch.results.runs import Run
 
 _DERIVED = {
@@ -237,10 +238,13 @@ def markdown(frame: pd.DataFrame, **options: Any) -> str:
 def to_markdown(frame: pd.DataFrame, run: Run) -> str:
     """The summary for people: machine, geomeans, then a table per task, device and model."""
     machine = run.machine
+    several = sorted(set(case_machines(run).values()))
     lines = [
         f"# hellotorch results: {run.label}",
         "",
-        f"- machine: {machine.get('cpu', '?')}, {machine.get('threads', '?')} threads; GPU {machine.get('gpu', 'none')}",
+        f"- machines: {'; '.join(several)}"
+        if several
+        else f"- machine: {machine.get('cpu', '?')}, {machine.get('threads', '?')} threads; GPU {machine.get('gpu', 'none')}",
         f"- torch {machine.get('torch', '?')}, CUDA {machine.get('cuda', 'none')}, {machine.get('cxx', '?')}",
         f"- profile {run.meta.get('profile', '?')}, commit {machine.get('git_commit', '?')}",
         "",
@@ -264,7 +268,10 @@ def to_markdown(frame: pd.DataFrame, run: Run) -> str:
         ]
         lines += [f"- `{row['id']}`: {row['host_evidence']}" for _, row in disturbed.iterrows()]
     ok = frame[frame["status"].isin(["ok", "parity-failed"])]
-    for (task, device, model), group in ok.groupby(["task", "device", "model"], sort=True):
+    # A hardware-comparison merge: each machine's cases under its own headings.
+    machines = case_machines(run)
+    ok = ok.assign(machine=ok["id"].map(machines).fillna("") if machines else "")
+    for (machine_name, task, device, model), group in ok.groupby(["machine", "task", "device", "model"], sort=True):
         view = group.assign(
             case=[case_title(row, omit=("task", "device", "model")) for _, row in group.iterrows()],
             speedup_text=[speedup_text(row) for _, row in group.iterrows()],
@@ -273,7 +280,8 @@ def to_markdown(frame: pd.DataFrame, run: Run) -> str:
             ],
         )
         view = view[[c for c in SUMMARY_VIEW if c in view]].rename(columns=SUMMARY_VIEW)
-        lines += ["", f"## {task} · {device} · {model}", "", markdown(view.map(_fmt))]
+        heading = " · ".join(filter(None, [machine_name, task, device, model]))
+        lines += ["", f"## {heading}", "", markdown(view.map(_fmt))]
     lines += _distributed_section(ok)
     failed = frame[frame["status"] == "failed"]
     if len(failed):

@@ -57,8 +57,8 @@ bench: install ## say whether the machine is fit to measure on, run the profile 
 check: install ## is this machine fit to measure on now? (hellotorch env --check)
 	$(VENV)/bin/hellotorch env --check
 
-report: install need-run ## rebuild tables and plots of RUN (default: the newest run)
-	$(VENV)/bin/hellotorch report $(RUN)
+report: install need-run ## rebuild tables, plots and report.html of RUN (default: the newest run)
+	$(VENV)/bin/hellotorch report $(RUN) --html
 
 compare: install ## compare runs: make compare RUNS="results/run-a results/run-b"
 	$(VENV)/bin/hellotorch compare $(RUNS)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -34,6 +35,7 @@ from pathlib import Path
 import torch
 import torch.utils.benchmark as torch_benchmark
 
+from hellotorch.measuring.machine import steady_memory
 from hellotorch.profiles.named import build_profile
 from hellotorch.suite.measure_case import build_setup, warm_up
 from hellotorch.training.devices import set_threads
@@ -47,7 +49,7 @@ def suite_speedup(profile: str, case_id: str) -> dict:
     with tempfile.TemporaryDirectory() as results:
         command = [sys.executable, "-m", "hellotorch", "bench", "--profile", profile, "--case", case_id]
         command += ["--results", results, "--no-report", "--threads", str(torch.get_num_threads())]
-        subprocess.run(command, check=False, capture_output=True)
+        subprocess.run(command, check=False, capture_output=True)  # bench's child sets the memory policy itself
         (run,) = Path(results).glob("run-*")
         (bench,) = json.loads((run / "benchmark.json").read_text())["benchmarks"]
     return bench["extra_info"]
@@ -87,7 +89,8 @@ def check_speedup(args: argparse.Namespace, case_id: str) -> float:
     command = [sys.executable, str(Path(__file__).resolve()), "--in-process", case_id, "--profile", args.profile]
     command += ["--alternations", str(args.alternations), "--min-run-time", str(args.min_run_time)]
     command += ["--threads", str(torch.get_num_threads())]
-    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    # The suite's child runs with steady_memory's policy: so does the check, for the same definition.
+    done = subprocess.run(command, check=True, capture_output=True, text=True, env=steady_memory(dict(os.environ)))
     return float(done.stdout.strip().splitlines()[-1])
 
 

@@ -14,6 +14,35 @@ def nothing_decided(table: pd.DataFrame) -> bool:
     return len(table) > 0 and bool((verdicts.eq("undecided") | verdicts.str.startswith(NOT_MEASURED)).all())
 
 
+def comment(table: pd.DataFrame, base: Side, head: Side, options: AbOptions, wall_s: float, *, whole: str = "") -> str:
+    """The pull-request comment: head/base per case, the limit, the verdict; regressions first."""
+    from hellotorch.results.comment import ATTENTION, CHANGED, UNCHANGED, CommentRow, comment_body
+
+    rows = []
+    for row in table.to_dict("records"):
+        verdict = str(row["verdict"])
+        ratio = row.get("ratio", float("nan"))
+        known = ratio == ratio
+        unit = "x_ref" if "base_x_ref" in row else "ms"
+        base_value, head_value = row.get(f"base_{unit}", float("nan")), row.get(f"head_{unit}", float("nan"))
+        attention = verdict in ("REGRESSION", "undecided") or verdict.startswith(("FAILED", NOT_MEASURED))
+        rank = ATTENTION if attention else CHANGED if verdict == "faster" else UNCHANGED
+        rows.append(
+            CommentRow(
+                row["case"],
+                f"{base_value:.3f} {unit}" if base_value == base_value else "-",
+                f"{head_value:.3f} {unit}" if head_value == head_value else "-",
+                f"{ratio - 1:+.1%}" if known else "-",
+                f"+{options.threshold:.0%}",
+                verdict,
+                rank,
+            )
+        )
+    headline = to_markdown(table, base, head, options, wall_s).splitlines()[0]
+    notes = [f"base: {base.describe}", f"head: {head.describe}", f"profile {options.profile}"]
+    return comment_body(headline, rows, notes=notes, whole=whole)
+
+
 def to_markdown(table: pd.DataFrame, base: Side, head: Side, options: AbOptions, wall_s: float) -> str:
     from hellotorch.results.table import markdown
 

@@ -32,6 +32,10 @@ def setup_arguments(commands: argparse._SubParsersAction) -> None:
     gate.add_argument("--markdown", default=None, metavar="PATH", help="also write the Markdown here")
     gate.add_argument("--github-json", default=None, metavar="PATH", help="write customBiggerIsBetter JSON here")
     gate.add_argument(
+        "--comment", default=None, metavar="PATH", help="write a pull-request comment body here (under 64 KB)"
+    )
+    gate.add_argument("--html", default=None, metavar="PATH", help="write the gate as one offline HTML page here")
+    gate.add_argument(
         "--confirm",
         action="store_true",
         help="re-measure regressed speedups in a fresh run; only those that regress again fail",
@@ -52,6 +56,8 @@ def run_gate(args: argparse.Namespace) -> int:
 
     markdown_path = check_output_file(args.markdown, option="--markdown")
     github_path = check_output_file(args.github_json, option="--github-json")
+    comment_path = check_output_file(args.comment, option="--comment")
+    html_path = check_output_file(args.html, option="--html")
     if args.history is not None and not Path(args.history).is_file():
         raise ValueError(f"--history {args.history}: no such file (run `hellotorch calibrate` to make one)")
     found = history_of(args)
@@ -77,4 +83,10 @@ def run_gate(args: argparse.Namespace) -> int:
         write_text_atomic(markdown_path, text)
     if github_path is not None:
         write_text_atomic(github_path, json.dumps(gatereport.github_benchmark_json(current), indent=2))
+    if comment_path is not None:
+        write_text_atomic(comment_path, gatereport.comment(result, baseline, current, whole=str(html_path or "")))
+    if html_path is not None:
+        from hellotorch.results.html_pages import gate_page
+
+        gate_page(result, baseline, current).write(html_path)
     return ExitCode.OK if result.passed else ExitCode.CHECK_FAILED

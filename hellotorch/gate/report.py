@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from hellotorch.gate.check import GateResult
+from hellotorch.gate.check import Finding, GateResult
+from hellotorch.results.comment import ATTENTION, CHANGED, UNCHANGED, CommentRow, comment_body
 from hellotorch.results.runs import Run
 from hellotorch.results.table import cases_frame, compiled_measured, markdown
 
@@ -30,6 +31,27 @@ def to_markdown(result: GateResult, baseline: Run, current: Run, *, show_all: bo
         table["regressed"] = table["regressed"].map({True: "REGRESSED", False: "ok"})
         lines += ["", markdown(table)]
     return "\n".join(lines) + "\n"
+
+
+def _comment_row(finding: Finding) -> CommentRow:
+    try:
+        moved = abs(float(finding.change.rstrip("%"))) >= 1.0
+    except ValueError:
+        moved = finding.change not in ("+0", "0", "")
+    if finding.regressed or finding.check == "disturbed":
+        rank = ATTENTION
+    else:
+        rank = CHANGED if moved else UNCHANGED
+    verdict = "REGRESSED" if finding.regressed else "not judged" if finding.check == "disturbed" else "ok"
+    case = finding.case if finding.check == "speedup" else f"{finding.case} ({finding.check})"
+    return CommentRow(case, finding.baseline, finding.current, finding.change, finding.allowed, verdict, rank)
+
+
+def comment(result: GateResult, baseline: Run, current: Run, *, whole: str = "") -> str:
+    """The pull-request comment: the verdict line, then every comparison, the ones that matter first."""
+    headline = to_markdown(result, baseline, current).splitlines()[0]
+    notes = [f"**{result.blocked}**: a run that did not finish is never a pass"] if result.blocked else []
+    return comment_body(headline, [_comment_row(f) for f in result.findings], notes=notes + result.notes, whole=whole)
 
 
 def github_benchmark_json(run: Run) -> list[dict[str, str | float]]:

@@ -1,7 +1,7 @@
 """What a result needs to name the machine it came from.
 
 One function, :func:`collect`, returns flat strings and numbers (PyTorch,
-CUDA, GPU, CPU model, threads, C++ compiler, git commit); ``hellotorch env``
+CUDA, GPU, CPU model, threads, huge pages, C++ compiler, git commit); ``hellotorch env``
 prints them and the benchmark suite stores them in pytest-benchmark's
 ``machine_info``.
 """
@@ -51,6 +51,31 @@ def cxx_compiler() -> str:
     return _first_line([path, "--version"]) if path else f"{name} (not found)"
 
 
+#: PyTorch's CPU allocator backs allocations of 2 MiB and more with transparent huge pages when this is 1 (Linux).
+HUGE_PAGES_ENV = "THP_MEM_ALLOC_ENABLE"
+
+
+def steady_memory(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with PyTorch's huge-page allocation on, unless the user chose (``THP_MEM_ALLOC_ENABLE=0`` keeps it off).
+
+    Without it a large tensor lands on 4 KiB pages wherever the kernel puts
+    them, and the CNN's step ran at a different speed in each fresh process
+    (docs/methodology.md, "Huge pages"); the bench child and every process
+    it starts inherit the choice, and ``huge_pages`` records it.
+    """
+    return {**env, HUGE_PAGES_ENV: env.get(HUGE_PAGES_ENV, "1")}
+
+
+def huge_pages() -> str:
+    """The kernel's transparent-huge-page mode and whether PyTorch's allocator asks for them."""
+    try:
+        text = Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
+        mode = text[text.index("[") + 1 : text.index("]")]
+    except (OSError, ValueError):
+        mode = "unknown"
+    return f"kernel {mode}, allocator {'on' if os.environ.get(HUGE_PAGES_ENV) == '1' else 'off'}"
+
+
 def git_commit() -> str:
     """The commit of the code being measured: the checkout an A/B side runs, hellotorch's, else the working folder's."""
     package_root = Path(__file__).resolve().parent.parent
@@ -79,6 +104,7 @@ def collect() -> dict[str, str | int]:
         "cpu_bf16": "native" if cpu_has_native_bf16() else "emulated",
         "threads": torch.get_num_threads(),
         "threads_bound": "cores" if bound else "no",
+        "huge_pages": huge_pages(),
         "cxx": cxx_compiler(),
         "git_commit": git_commit(),
     }

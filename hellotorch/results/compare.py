@@ -14,11 +14,12 @@ import pandas as pd
 
 from hellotorch.files import check_output_dir, write_atomic, write_text_atomic
 from hellotorch.results import plots
+from hellotorch.results.html import Page, bullet_list, escape, figure_svg, table_html
 from hellotorch.results.report import save_figure
 from hellotorch.results.runs import Run, RunError
 from hellotorch.results.table import cases_frame, markdown
 
-MACHINE_FACTS = ("torch", "cuda", "gpu", "cpu", "threads", "cxx")
+MACHINE_FACTS = ("torch", "cuda", "gpu", "cpu", "threads", "huge_pages", "cxx")
 
 
 def compare_table(runs: list[Run]) -> tuple[pd.DataFrame, list[str]]:
@@ -74,8 +75,10 @@ def to_markdown(table: pd.DataFrame, labels: list[str], differences: list[str]) 
     return "\n".join(lines) + "\n"
 
 
-def write_comparison(runs: list[Run], *, out_dir: str | Path | None = None) -> tuple[str, list[Path]]:
-    """Compare ``runs`` and write compare.md, compare.csv and compare.png; return the Markdown and the files."""
+def write_comparison(
+    runs: list[Run], *, out_dir: str | Path | None = None, html: bool = False
+) -> tuple[str, list[Path]]:
+    """Compare ``runs`` and write compare.md, compare.csv and compare.png (and compare.html); the Markdown and files."""
     out = check_output_dir(out_dir or runs[0].folder, option="--output")
     table, labels = compare_table(runs)
     text = to_markdown(table, labels, machine_differences(runs, labels))
@@ -85,4 +88,22 @@ def write_comparison(runs: list[Run], *, out_dir: str | Path | None = None) -> t
         write_atomic(out / "compare.csv", lambda temp: table.to_csv(temp, index=False)),
         save_figure(fig, out / "compare.png"),
     ]
+    if html:
+        differences = machine_differences(runs, labels)
+        written.append(
+            compare_page(table, labels, differences, plots.compare_runs(table, labels)[0]).write(out / "compare.html")
+        )
     return text, written
+
+
+def compare_page(table: pd.DataFrame, labels: list[str], differences: list[str], figure) -> Page:
+    """``compare --html``: what differs between the runs, the speedups side by side, the table."""
+    page = Page(f"hellotorch compare: {' vs '.join(labels)}", f"{len(labels)} runs, {len(table)} cases in common")
+    compiled = table[table["speedup_cv"] > 0]
+    verdict = [f"the runs differ in: {line}" for line in differences] or ["the runs name the same machine and PyTorch"]
+    if len(compiled):
+        verdict.append(f"median speedup CV over the compiled cases: {compiled['speedup_cv'].median():.1%}")
+    page.add("verdict", "What differs", bullet_list([escape(line) for line in verdict]))
+    page.add("plot", "Speedup per case", figure_svg(figure))
+    page.add("table", "Every case", table_html(table))
+    return page

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -35,7 +34,6 @@ from pathlib import Path
 import torch
 import torch.utils.benchmark as torch_benchmark
 
-from hellotorch.measuring.machine import steady_memory
 from hellotorch.profiles.named import build_profile
 from hellotorch.suite.measure_case import build_setup, warm_up
 from hellotorch.training.devices import set_threads
@@ -49,7 +47,7 @@ def suite_speedup(profile: str, case_id: str) -> dict:
     with tempfile.TemporaryDirectory() as results:
         command = [sys.executable, "-m", "hellotorch", "bench", "--profile", profile, "--case", case_id]
         command += ["--results", results, "--no-report", "--threads", str(torch.get_num_threads())]
-        subprocess.run(command, check=False, capture_output=True)  # bench's child sets the memory policy itself
+        subprocess.run(command, check=False, capture_output=True)
         (run,) = Path(results).glob("run-*")
         (bench,) = json.loads((run / "benchmark.json").read_text())["benchmarks"]
     return bench["extra_info"]
@@ -89,8 +87,7 @@ def check_speedup(args: argparse.Namespace, case_id: str) -> float:
     command = [sys.executable, str(Path(__file__).resolve()), "--in-process", case_id, "--profile", args.profile]
     command += ["--alternations", str(args.alternations), "--min-run-time", str(args.min_run_time)]
     command += ["--threads", str(torch.get_num_threads())]
-    # The suite's child runs with steady_memory's policy: so does the check, for the same definition.
-    done = subprocess.run(command, check=True, capture_output=True, text=True, env=steady_memory(dict(os.environ)))
+    done = subprocess.run(command, check=True, capture_output=True, text=True)
     return float(done.stdout.strip().splitlines()[-1])
 
 

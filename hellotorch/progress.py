@@ -62,7 +62,10 @@ class Progress:
     """``what`` items, each named with its planned seconds; :meth:`start` and :meth:`finish` each by name.
 
     ``write`` takes one plain line (``lines`` style); the bar goes to ``stream``.
-    ``planned=False``: the estimates are only weights (every side of an A/B
+    ``kinds`` names each item's kind (an eager case, a compiled one, one that
+    measures its cache states): each kind's estimate is corrected by its own
+    finished items, and a kind none of whose items has finished keeps the
+    plan's. ``planned=False``: the estimates are only weights (every side of an A/B
     alike, say), so nothing is said about the time left until an item has
     finished. ``clock`` is injectable so the estimate can be tested without waiting.
     """
@@ -78,14 +81,18 @@ class Progress:
         clock: Callable[[], float] = time.monotonic,
         unit: str = "cases",
         planned: bool = True,
+        kinds: Mapping[str, str] | None = None,
     ) -> None:
         if style not in STYLES:
             raise ValueError(f"progress style {style!r}: use one of {', '.join(STYLES)}")
         self.what, self.unit, self.style, self.clock, self.planned = what, unit, style, clock, planned
         self.estimates = {name: max(float(seconds), 0.001) for name, seconds in estimates.items()}
-        self.finished: list[str] = []
+        self.kinds = dict(kinds or {})
+        #: each finished item's seconds, from its start (or the previous finish) to its finish.
+        self.spent: dict[str, float] = {}
+        self._started: dict[str, float] = {}
         self.write = write or (lambda line: print(line, flush=True))
-        self.started_at = clock()
+        self.started_at = self._last_finish = clock()
         self.current = ""
         self._bar = None
         if style == "bar":
@@ -109,19 +116,33 @@ class Progress:
 
     @property
     def done(self) -> int:
-        return len(self.finished)
+        return len(self.spent)
+
+    @property
+    def finished(self) -> list[str]:
+        return list(self.spent)
 
     def elapsed(self) -> float:
         return self.clock() - self.started_at
 
+    def _scale(self, kind: str) -> float:
+        """How the finished items of ``kind`` compared with their plan (all items alike when unplanned)."""
+        names = [name for name in self.spent if not self.planned or self.kinds.get(name, "") == kind]
+        planned = sum(self.estimates.get(name, 0.0) for name in names)
+        return sum(self.spent[name] for name in names) / planned if planned > 0 else 1.0
+
     def seconds_left(self) -> float:
-        """The plan's estimate of what is left, scaled by how the finished items compared with theirs."""
-        planned_done = sum(self.estimates.get(name, 0.0) for name in self.finished)
-        scale = self.elapsed() / planned_done if planned_done > 0 else 1.0
-        left = (sum(self.estimates.values()) - planned_done) * scale
-        if not self.done:
-            left -= self.elapsed()  # the first item's own time counts down against the plan
-        return max(left, 0.0)
+        """The plan's estimate of what is left, each kind scaled by how its finished items compared with theirs."""
+        now = self.clock()
+        left = 0.0
+        for name, planned in self.estimates.items():
+            if name in self.spent:
+                continue
+            expected = planned * self._scale(self.kinds.get(name, ""))
+            if name == self.current:
+                expected = max(expected - (now - self._started.get(name, self._last_finish)), 0.0)
+            left += expected
+        return left
 
     def left(self) -> str:
         """The time left in words: ``about 3m05s left``, or ``estimating`` while an unplanned run has no item done."""
@@ -146,13 +167,18 @@ class Progress:
 
     def start(self, name: str) -> None:
         self.current = name
+        self._started[name] = self.clock()
         if self._bar is not None:
             self._bar.set_postfix_str(f"{name}, {self.left()}", refresh=True)
 
     def finish(self, name: str | None = None) -> None:
         name = name or self.current
-        if name not in self.finished:
-            self.finished.append(name)
+        now = self.clock()
+        if name not in self.spent:
+            self.spent[name] = now - self._started.get(name, self._last_finish)
+        self._last_finish = now
+        if name == self.current:
+            self.current = ""
         left = self.left()
         if self._bar is not None:
             self._bar.set_postfix_str(left, refresh=False)

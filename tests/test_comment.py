@@ -114,3 +114,21 @@ def test_the_ab_comment_puts_regressions_and_undecided_cases_first():
     body = comment(table, Side("base", "python3"), Side("head", "python3"), AbOptions(profile="quick"), 60.0)
     rows = _table_rows(body)
     assert "slow-case" in rows[0] and "+30.0%" in rows[0] and "same-case" in rows[1]
+
+
+def test_a_quick_ab_comment_stays_under_the_limit_with_its_planted_regression_on_top():
+    from hellotorch.ab.report import comment
+    from hellotorch.ab.run import AbOptions, verdicts
+    from hellotorch.ab.sides import Side
+    from hellotorch.profiles.named import build_profile
+
+    from .test_ab import UNCHANGED, _many
+
+    ids = [case.id for case in build_profile("quick").cases]
+    planted = ids[7]
+    table = verdicts(_many({case: [1.3, 1.31, 1.29] if case == planted else UNCHANGED for case in ids}), AbOptions())
+    body = comment(table, Side("base", "python3"), Side("head", "python3"), AbOptions(profile="quick"), 600.0)
+    assert len(body.encode()) < 64 * 1024
+    first = _table_rows(body)[0]
+    assert planted in first and "REGRESSION" in first
+    assert f"Unchanged: {len(ids) - 1} comparison(s)" in body

@@ -32,6 +32,7 @@ def test_the_first_line_gives_the_count_and_the_plans_estimate():
 
 def test_before_anything_finishes_the_plan_counts_down():
     progress, clock, _ = lines_progress({"a": 30, "b": 90})
+    progress.start("a")
     clock.now += 20
     assert progress.seconds_left() == pytest.approx(100)
 
@@ -127,3 +128,25 @@ def test_a_terminal_gets_the_bar_when_tqdm_imports(monkeypatch):
     assert style_for(Terminal()) == "bar"
     monkeypatch.setenv("TERM", "dumb")
     assert style_for(Terminal()) == "lines"
+
+
+def test_each_kind_of_case_is_scaled_by_its_own_finished_cases():
+    # Eager cases run at a tenth of their plan, compiled ones at half; the cache-state case has not run yet.
+    estimates = {"e1": 5, "e2": 5, "e3": 5, "c1": 20, "c2": 20, "big": 200}
+    kinds = {"e1": "eager", "e2": "eager", "e3": "eager", "c1": "compiled", "c2": "compiled", "big": "cache states"}
+    progress, clock, _ = lines_progress(estimates, kinds=kinds)
+    for name, took in (("e1", 0.5), ("e2", 0.5), ("c1", 10)):
+        progress.start(name)
+        clock.now += took
+        progress.finish(name)
+    # e3 at a tenth, c2 at half, the unseen kind at its plan: not all of it at the eager cases' tenth.
+    assert progress.seconds_left() == pytest.approx(0.5 + 10 + 200)
+
+
+def test_the_case_in_progress_counts_down_its_own_estimate():
+    progress, clock, _ = lines_progress({"a": 30, "b": 90})
+    progress.start("a")
+    clock.now += 20
+    assert progress.seconds_left() == pytest.approx(10 + 90)
+    clock.now += 40  # a runs past its plan: it adds nothing below zero
+    assert progress.seconds_left() == pytest.approx(90)

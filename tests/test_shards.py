@@ -31,6 +31,18 @@ def test_the_split_is_deterministic_covering_disjoint_and_keeps_eager_twins_toge
         assert not groups & others  # a compiled case and its eager twin never land in two shards
 
 
+@pytest.mark.parametrize("count", [2, 3, 4])
+def test_shards_are_balanced_by_the_plans_estimate_not_by_count(count):
+    plan = build_profile("quick")
+    loads = [sum(map(plan.case_seconds, split(plan.cases, Shard(i, count), plan.case_seconds))) for i in range(count)]
+    groups: dict[str, float] = {}
+    for case in plan.cases:
+        groups[group_of(case)] = groups.get(group_of(case), 0.0) + plan.case_seconds(case)
+    # Greedy longest-first: no shard is more than one group's time above the lightest.
+    assert max(loads) - min(loads) <= max(groups.values())
+    assert max(loads) <= max(max(groups.values()), 2 * sum(loads) / count)
+
+
 def test_every_shard_computes_the_same_matrix_id_and_the_plan_changes_it():
     cases = build_profile("quick").cases
     assert default_matrix_id("quick", cases, "abc") == default_matrix_id("quick", tuple(reversed(cases)), "abc")

@@ -53,12 +53,13 @@ def fleet_rows(
         facts.setdefault(label, {fact: machine_facts.get(fact) for fact in FLEET_FACTS})
         cases = pd.read_sql_query(
             "SELECT case_id AS 'case', json_extract(record, '$.mode') AS mode, speedup, median_ms, "
-            "json_extract(record, '$.host_state') = 'disturbed' AS disturbed "
+            "json_extract(record, '$.host_state') = 'disturbed' AS disturbed, status = 'parity-failed' AS parity_failed "
             "FROM cases WHERE run_key = ? AND status IN ('ok', 'parity-failed')"
             + (" AND instr(case_id, ?) > 0" if case else ""),
             connection,
             params=[run.run_key, *([case] if case else [])],
         )
-        parts.append(cases.assign(machine=label, disturbed=cases["disturbed"].fillna(0).astype(bool)))
+        flags = {flag: cases[flag].fillna(0).astype(bool) for flag in ("disturbed", "parity_failed")}
+        parts.append(cases.assign(machine=label, **flags))
     rows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=ROW_COLUMNS)
     return rows[list(ROW_COLUMNS)], facts

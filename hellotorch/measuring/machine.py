@@ -52,18 +52,8 @@ def cxx_compiler() -> str:
 
 
 #: PyTorch's CPU allocator backs allocations of 2 MiB and more with transparent huge pages when this is 1 (Linux).
+#: Recorded, not set: turning it on did not make the CNN's speed repeat across processes (docs/trials.md).
 HUGE_PAGES_ENV = "THP_MEM_ALLOC_ENABLE"
-
-
-def steady_memory(env: dict[str, str]) -> dict[str, str]:
-    """``env`` with PyTorch's huge-page allocation on, unless the user chose (``THP_MEM_ALLOC_ENABLE=0`` keeps it off).
-
-    Without it a large tensor lands on 4 KiB pages wherever the kernel puts
-    them, and the CNN's step ran at a different speed in each fresh process
-    (docs/methodology.md, "Huge pages"); the bench child and every process
-    it starts inherit the choice, and ``huge_pages`` records it.
-    """
-    return {**env, HUGE_PAGES_ENV: env.get(HUGE_PAGES_ENV, "1")}
 
 
 def huge_pages() -> str:

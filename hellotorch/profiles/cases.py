@@ -180,6 +180,15 @@ class Profile:
             seconds += 9 * 20.0 if case.cache_states else 20.0 if case.cold_compile else 0.0
         return seconds
 
+    @staticmethod
+    def case_kind(case: BenchCase) -> str:
+        """What a case's time is made of, as :meth:`case_seconds` plans it: the progress line scales each kind apart."""
+        if case.distributed:
+            return "distributed"
+        if case.compiled and case.cache_states:
+            return "cache states"
+        return "compiled" if case.compiled else "eager"
+
     @property
     def max_time(self) -> float:
         return self.measurement.max_time

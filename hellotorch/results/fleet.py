@@ -30,7 +30,7 @@ from hellotorch.results.runs import Run, RunError
 from hellotorch.results.table import cases_frame, markdown
 
 #: the columns the rows of a fleet carry.
-ROW_COLUMNS = ("machine", "case", "mode", "speedup", "median_ms", "disturbed")
+ROW_COLUMNS = ("machine", "case", "mode", "speedup", "median_ms", "disturbed", "parity_failed")
 
 
 def _frame_rows(frame: pd.DataFrame, label: str) -> pd.DataFrame:
@@ -43,6 +43,7 @@ def _frame_rows(frame: pd.DataFrame, label: str) -> pd.DataFrame:
             "speedup": measured["speedup"].astype(float),
             "median_ms": measured["median_ms"].astype(float),
             "disturbed": measured["host_state"].eq("disturbed"),
+            "parity_failed": measured["status"].eq("parity-failed"),
         }
     )
 
@@ -62,7 +63,8 @@ def rows_from_runs(runs: list[Run]) -> tuple[pd.DataFrame, dict[str, dict[str, A
 
 def fleet_table(rows: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
     """One row per case, ``speedup[<machine>]`` and ``median_ms[<machine>]`` per machine (medians over its runs)."""
-    numbers = rows.assign(speedup=rows["speedup"].where(~rows["disturbed"]))
+    # An eager case's speedup is 1 by definition: no number, rather than a column of ones.
+    numbers = rows.assign(speedup=rows["speedup"].where(~rows["disturbed"] & (rows["mode"] != "eager")))
     numbers = numbers.assign(median_ms=numbers["median_ms"].where(~numbers["disturbed"]))
     per_case = numbers.groupby(["case", "machine"], sort=True)[["speedup", "median_ms"]].median()
     wide = per_case.unstack("machine")
@@ -94,28 +96,45 @@ def differing_facts(facts: dict[str, dict[str, Any]]) -> list[str]:
     for fact in FLEET_FACTS:
         values = {label: str(machine.get(fact)) for label, machine in facts.items()}
         if len(set(values.values())) > 1:
-            lines.append(f"{fact}: " + "; ".join(f"{label} → {value}" for label, value in values.items()))
+            lines.append(f"{fact}: " + "; ".join(f"{label} {value}" for label, value in values.items()))
     return lines
+
+
+def machine_letter(index: int) -> str:
+    """A, B, ..., Z, then M27, M28: the short name of a machine in a wide table."""
+    return chr(ord("A") + index) if index < 26 else f"M{index + 1}"
 
 
 def fleet_markdown(table: pd.DataFrame, facts: dict[str, dict[str, Any]], rows: pd.DataFrame, *, source: str) -> str:
     labels = list(facts)
     means, common = geomeans(table, labels)
+    # Short names in the wide table; the legend says which machine each one is.
+    short = {label: machine_letter(index) for index, label in enumerate(labels)}
     lines = [f"# hellotorch fleet: {len(labels)} machines ({source})", "", "What differs between them:", ""]
-    lines += [f"- {line}" for line in differing_facts(facts)] or ["- nothing recorded: the same facts on each"]
+    named = {short[label]: machine for label, machine in facts.items()}
+    lines += [f"- {line}" for line in differing_facts(named)] or ["- nothing recorded: the same facts on each"]
     lines += ["", f"Geomean speedup over the {common} compiled cases every machine measured:", ""]
-    lines += [
-        markdown(
-            pd.DataFrame({"machine": labels, "geomean speedup": [means[label] for label in labels]}), floatfmt=".3f"
-        )
-    ]
+    legend = {"": [short[label] for label in labels], "machine": labels}
+    lines += [markdown(pd.DataFrame({**legend, "geomean speedup": [means[label] for label in labels]}), floatfmt=".3f")]
     disturbed = rows[rows["disturbed"]]
     if len(disturbed):
         lines += ["", f"Disturbed, so left out (no number): {len(disturbed)} case(s): "]
-        lines[-1] += ", ".join(f"{row.case} on {row.machine}" for row in disturbed.itertuples())
-    lines += ["", "Speedup: eager / compiled, interleaved pairs, per machine; median_ms: the step, per machine.", ""]
-    shown = table.rename(columns=lambda column: column.replace("median_ms[", "ms[").replace("speedup[", "x["))
-    lines.append(markdown(shown, floatfmt=".3f"))
+        lines[-1] += ", ".join(f"{row.case} on {short[row.machine]}" for row in disturbed.itertuples())
+    broken = rows[rows["parity_failed"]]
+    if len(broken):
+        lines += [
+            "",
+            f"Parity failed (timed, but the compiled loss curve did not match eager's): {len(broken)} case(s): ",
+        ]
+        lines[-1] += ", ".join(f"{row.case} on {short[row.machine]}" for row in broken.itertuples())
+    lines += ["", "x: eager / compiled, interleaved pairs (compiled cases); ms: the step's median; per machine.", ""]
+
+    def renamed(column: str) -> str:
+        metric, _, label = column.partition("[")
+        return f"{'ms' if metric == 'median_ms' else 'x'} {short[label.rstrip(']')]}" if label else column
+
+    cells = table.map(lambda value: "" if isinstance(value, float) and math.isnan(value) else value)
+    lines.append(markdown(cells.rename(columns=renamed), floatfmt=".3f"))
     return "\n".join(lines) + "\n"
 
 

@@ -31,7 +31,6 @@ from hellotorch.children import run_child
 from hellotorch.distributed.strategies import check_ranks_fit
 from hellotorch.errors import BadInput, NothingToRun
 from hellotorch.files import check_output_dir, write_text_atomic
-from hellotorch.measuring.machine import steady_memory
 from hellotorch.measuring.thread_state import binding_requested, bound_child
 from hellotorch.profiles.cases import Profile
 from hellotorch.profiles.file import models_profile_text
@@ -272,7 +271,7 @@ def run_suite(
     # Plug-in models beside the user's code stay importable from the child, which
     # runs from the run folder: nothing pytest writes lands in the package.
     path = os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))
-    env = steady_memory(dict(os.environ, PYTHONPATH=path))
+    env = dict(os.environ, PYTHONPATH=path)
     env, preexec = bound_child(env) if bind else (env, None)
     status, interrupted = _run_pytest(command, cwd=run_dir, env=env, preexec=preexec, log=log)
     storage = run_dir / ".benchmarks"  # pytest-benchmark's storage, created even when nothing is saved there

@@ -39,19 +39,20 @@ class CaseProgress:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         plan = self.config._hellotorch.profile
         by_id = {case.id: case for case in plan.cases}
-        estimates = {}
+        estimates, kinds = {}, {}
         for item in session.items:
             spec = getattr(item, "callspec", None)
             case = spec.params.get("case") if spec is not None else None
             if case is not None and case.id in by_id and item.get_closest_marker("skip") is None:
                 self.case_of[item.nodeid] = case.id
                 estimates[case.id] = plan.case_seconds(case)
+                kinds[case.id] = plan.case_kind(case)
         if estimates:
             with self._uncaptured():
                 self.progress = Progress("hellotorch bench", estimates, style=self.style, write=self._terminal_line)
 
     def pytest_runtest_logstart(self, nodeid: str, location) -> None:
-        if self.progress is not None and nodeid in self.case_of and self.style == "bar":
+        if self.progress is not None and nodeid in self.case_of:
             with self._uncaptured():
                 self.progress.start(self.case_of[nodeid])
 

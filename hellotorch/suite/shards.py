@@ -9,9 +9,11 @@ folders back together (:mod:`hellotorch.results.merge`).
 
 The unit of the split is a case's *group*: a compiled case and its eager
 twin (the other arm of its pairs) share one, so a case and the eager
-variants of its step always run in the same process. Groups are sorted by
-id and dealt round-robin, so the slices are disjoint, cover the plan, and
-do not depend on the order a profile lists its cases in. Every shard of one
+variants of its step always run in the same process. Groups are dealt by
+their estimated time, longest first, each to the shard with the least so far
+(one compiled case measuring its cache states is most of ``quick``'s time),
+so the slices are disjoint, cover the plan, end close together, and do not
+depend on the order a profile lists its cases in. Every shard of one
 plan agrees on a matrix id: ``--matrix-id``, or by default a hash of the
 profile's name, its sorted case ids and the commit.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from hellotorch.errors import BadInput
@@ -56,11 +59,24 @@ def group_of(case: BenchCase) -> str:
     return case.eager_twin().id
 
 
-def split(cases: tuple[BenchCase, ...], shard: Shard) -> tuple[BenchCase, ...]:
-    """The cases of ``shard``: whole groups, dealt round-robin in sorted order; a shard may be empty."""
-    groups = sorted({group_of(case) for case in cases})
-    mine = {group for position, group in enumerate(groups) if position % shard.count == shard.index}
-    return tuple(case for case in cases if group_of(case) in mine)
+def split(
+    cases: tuple[BenchCase, ...], shard: Shard, seconds: Callable[[BenchCase], float] = lambda case: 1.0
+) -> tuple[BenchCase, ...]:
+    """The cases of ``shard``: whole groups, balanced by their estimated ``seconds``; a shard may be empty.
+
+    Longest first, each group to the shard with the least time so far (ties:
+    the group id, the lower shard), so N machines finish close together. It
+    depends on the plan alone, never on the order a profile lists its cases.
+    """
+    load: dict[str, float] = {}
+    for case in cases:
+        load[group_of(case)] = load.get(group_of(case), 0.0) + seconds(case)
+    totals, owner = [0.0] * shard.count, {}
+    for group in sorted(load, key=lambda group: (-load[group], group)):
+        index = min(range(shard.count), key=lambda index: (totals[index], index))
+        owner[group] = index
+        totals[index] += load[group]
+    return tuple(case for case in cases if owner[group_of(case)] == shard.index)
 
 
 def default_matrix_id(profile: str, cases: tuple[BenchCase, ...], commit: str) -> str:
@@ -74,7 +90,7 @@ def sharded_plan(plan: Profile, shard: Shard) -> Profile:
     from hellotorch.measuring.machine import git_commit
 
     matrix_id = shard.matrix_id or default_matrix_id(plan.name, plan.cases, git_commit())
-    mine = split(plan.cases, shard)
+    mine = split(plan.cases, shard, plan.case_seconds)
     if not mine:
         groups = len({group_of(case) for case in plan.cases})
         raise BadInput(f"--shard {shard.label}: the plan has {groups} groups of cases; use at most {groups} shards")

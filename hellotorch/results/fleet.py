@@ -157,11 +157,13 @@ def fleet_plot(table: pd.DataFrame, labels: list[str]):
     axes[0].set_yticks(y, compiled["case"], fontsize=8)
     axes[0].set_xlabel("speedup (eager / compiled, x)")
     axes[0].set_title("Speedup per machine")
-    axes[1].set_xscale("log")
+    plots._plain_log_x(axes[1])
     axes[1].set_xlabel("compiled step, ms (log)")
     axes[1].set_title("Step time per machine")
-    axes[0].legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
+    # Below the panels: a legend inside would cover a bar.
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=min(3, len(names)), fontsize=8)
+    fig.tight_layout(rect=(0, 0.04 + 0.02 * math.ceil(len(names) / 3), 1, 1))
     return fig, axes
 
 

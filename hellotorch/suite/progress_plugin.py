@@ -49,7 +49,9 @@ class CaseProgress:
                 kinds[case.id] = plan.case_kind(case)
         if estimates:
             with self._uncaptured():
-                self.progress = Progress("hellotorch bench", estimates, style=self.style, write=self._terminal_line)
+                self.progress = Progress(
+                    "hellotorch bench", estimates, style=self.style, write=self._terminal_line, kinds=kinds
+                )
 
     def pytest_runtest_logstart(self, nodeid: str, location) -> None:
         if self.progress is not None and nodeid in self.case_of:

@@ -68,8 +68,9 @@ def huge_pages() -> str:
 
 def git_commit() -> str:
     """The commit of the code being measured: the checkout an A/B side runs, hellotorch's, else the working folder's."""
-    package_root = Path(__file__).resolve().parent.parent
-    root = package_root if (package_root / ".git").exists() else Path.cwd()
+    # hellotorch/measuring/machine.py: the checkout is two folders above the package (a worktree's .git is a file).
+    checkout = Path(__file__).resolve().parents[2]
+    root = checkout if (checkout / ".git").exists() else Path.cwd()
     root = Path(os.environ.get("HELLOTORCH_GIT_DIR") or root)  # set by hellotorch ab for each side's process
     commit = _first_line(["git", "rev-parse", "--short=12", "HEAD"], cwd=root)
     dirty = _first_line(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root)

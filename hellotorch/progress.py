@@ -42,6 +42,11 @@ def style_for(stream: IO[str] | None = None) -> str:
     if not (hasattr(stream, "isatty") and stream.isatty()) or os.environ.get("TERM") == "dumb":
         return "lines"
     try:
+        if os.get_terminal_size(stream.fileno()).columns == 0:
+            return "lines"  # a terminal with no width (some pseudo-terminals): a bar would draw nothing
+    except (OSError, ValueError, AttributeError):
+        return "lines"
+    try:
         import tqdm  # noqa: F401
     except ImportError:
         return "lines"
@@ -103,7 +108,7 @@ class Progress:
                 desc=what,
                 unit=unit,
                 file=stream or sys.stderr,
-                bar_format="{desc}: {n_fmt}/{total_fmt} {unit} |{bar:20}| {elapsed} {postfix}",
+                bar_format="{desc}: {n_fmt}/{total_fmt} {unit} |{bar:20}| {elapsed}{postfix}",
                 dynamic_ncols=True,
             )
         elif style == "lines":

@@ -24,23 +24,18 @@ def _table_rows(body: str) -> list[str]:
     return [line for line in body.splitlines() if line.startswith("| `")]
 
 
-def test_a_planted_regression_is_the_first_row_of_the_gate_comment(tmp_path):
-    current = edited_run(tmp_path, _slower(3))
+def _gate_comment(tmp_path, current) -> tuple[int, str]:
+    """The gate of ``current`` against the fixture run: its exit code and its comment body."""
     comment = tmp_path / "comment.md"
-    code, _, err = run_cli(
-        [
-            "gate",
-            "--baseline",
-            str(FIXTURE_RUN),
-            "--current",
-            str(current),
-            "--comment",
-            str(comment),
-            "--no-calibration",
-        ]
-    )
-    assert code == 1, err
-    body = comment.read_text()
+    argv = ["gate", "--baseline", str(FIXTURE_RUN), "--current", str(current), "--comment", str(comment)]
+    code, _, err = run_cli([*argv, "--no-calibration"])
+    assert comment.is_file(), err
+    return code, comment.read_text()
+
+
+def test_a_planted_regression_is_the_first_row_of_the_gate_comment(tmp_path):
+    code, body = _gate_comment(tmp_path, edited_run(tmp_path, _slower(3)))
+    assert code == 1
     assert body.startswith("**hellotorch gate: FAIL**")
     first = _table_rows(body)[0]
     assert "REGRESSED" in first and "-50.0%" in first
@@ -49,20 +44,7 @@ def test_a_planted_regression_is_the_first_row_of_the_gate_comment(tmp_path):
 
 
 def test_a_passing_gate_folds_every_unchanged_case(tmp_path):
-    comment = tmp_path / "comment.md"
-    code, _, _ = run_cli(
-        [
-            "gate",
-            "--baseline",
-            str(FIXTURE_RUN),
-            "--current",
-            str(FIXTURE_RUN),
-            "--comment",
-            str(comment),
-            "--no-calibration",
-        ]
-    )
-    body = comment.read_text()
+    code, body = _gate_comment(tmp_path, FIXTURE_RUN)
     assert code == 0 and "Needs attention" not in body and body.count("<details>") == 1
 
 

@@ -6,6 +6,7 @@ Driven by a fake clock: nothing here waits or times anything.
 from __future__ import annotations
 
 import io
+import os
 
 import pytest
 
@@ -123,11 +124,18 @@ def test_a_terminal_gets_the_bar_when_tqdm_imports(monkeypatch):
         def isatty(self) -> bool:
             return True
 
+        def fileno(self) -> int:
+            return 0
+
+    monkeypatch.setattr("os.get_terminal_size", lambda fd: os.terminal_size((100, 40)))
     monkeypatch.delenv("HELLOTORCH_PROGRESS", raising=False)
     monkeypatch.setenv("TERM", "xterm")
     assert style_for(Terminal()) == "bar"
     monkeypatch.setenv("TERM", "dumb")
     assert style_for(Terminal()) == "lines"
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.setattr("os.get_terminal_size", lambda fd: os.terminal_size((0, 0)))
+    assert style_for(Terminal()) == "lines"  # a terminal with no width gets lines: a bar would draw nothing
 
 
 def test_each_kind_of_case_is_scaled_by_its_own_finished_cases():

@@ -1,7 +1,7 @@
 """What a result needs to name the machine it came from.
 
 One function, :func:`collect`, returns flat strings and numbers (PyTorch,
-CUDA, GPU, CPU model, threads, huge pages, C++ compiler, git commit); ``hellotorch env``
+CUDA, GPU and its driver, CPU model, threads, huge pages, C++ compiler, git commit); ``hellotorch env``
 prints them and the benchmark suite stores them in pytest-benchmark's
 ``machine_info``.
 """
@@ -56,6 +56,12 @@ def cxx_compiler() -> str:
 HUGE_PAGES_ENV = "THP_MEM_ALLOC_ENABLE"
 
 
+def gpu_driver() -> str:
+    """The NVIDIA driver's version, as nvidia-smi reports it ("unknown" where it cannot be asked)."""
+    query = ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"]
+    return (_first_line(query) if shutil.which("nvidia-smi") else "") or "unknown"
+
+
 def huge_pages() -> str:
     """The kernel's transparent-huge-page mode and whether PyTorch's allocator asks for them."""
     try:
@@ -90,6 +96,7 @@ def collect() -> dict[str, str | int]:
         "cuda_available": str(cuda).lower(),
         "gpu": torch.cuda.get_device_name(0) if cuda else "none",
         "gpu_count": torch.cuda.device_count() if cuda else 0,
+        "gpu_driver": gpu_driver() if cuda else "none",
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count() if bound else len(os.sched_getaffinity(0)),
         "cpu_bf16": "native" if cpu_has_native_bf16() else "emulated",

@@ -24,7 +24,7 @@ from hellotorch.results.runs import Run
 from hellotorch.runfiles import COMPILE_COSTS, CURVES
 
 #: machine facts that make two shards "the same machine".
-MACHINE_FACTS = ("cpu", "cpu_count", "gpu", "gpu_count", "threads")
+MACHINE_FACTS = ("cpu", "cpu_count", "gpu", "gpu_count", "gpu_driver", "threads")
 
 
 def _shard(run: Run) -> dict[str, Any]:

@@ -4,9 +4,9 @@
 --matrix`` report through one :class:`Progress`. It knows each item's
 estimate from the plan (:meth:`hellotorch.profiles.cases.Profile.case_seconds`
 for a case) and corrects it by what the finished items really took: the time
-left is the estimate of the items left, times the ratio of the time spent to
-the estimate of the items done. Before any item finishes it is the plan's
-estimate alone.
+left is the estimate of the items left, each kind of item (eager, compiled,
+cache states) times the ratio of the time its finished items took to their
+estimate. A kind with no item finished keeps the plan's estimate.
 
 Two styles, picked by where the output goes (:func:`style_for`):
 
@@ -122,10 +122,6 @@ class Progress:
     @property
     def done(self) -> int:
         return len(self.spent)
-
-    @property
-    def finished(self) -> list[str]:
-        return list(self.spent)
 
     def elapsed(self) -> float:
         return self.clock() - self.started_at

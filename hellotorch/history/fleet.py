@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from hellotorch.history.store import run_filters
 from hellotorch.results.fleet import ROW_COLUMNS
 from hellotorch.results.machines import FLEET_FACTS, machine_label
 
@@ -32,16 +33,8 @@ def fleet_rows(
         "SELECT r.run_key, r.started, r.machine, r.machine_fingerprint, r.torch, r.threads, r.profile "
         "FROM runs r WHERE r.complete = 1"
     )
-    parameters: list[Any] = []
-    for clause, value in (
-        (" AND r.profile = ?", profile),
-        (" AND (instr(r.machine, ?) > 0 OR r.machine_fingerprint = ?)", machine),
-        (" AND r.torch LIKE ? || '%'", torch_version),
-        (" AND r.started >= ?", since),
-    ):
-        if value:
-            query += clause
-            parameters += [value] * clause.count("?")
+    clauses, parameters = run_filters(profile=profile, machine=machine, torch_version=torch_version, since=since)
+    query += clauses
     runs = pd.read_sql_query(query + " ORDER BY r.started", connection, params=parameters)
     newest = runs.groupby(["machine_fingerprint", "torch"], sort=False).tail(1)
     parts, facts = [], {}

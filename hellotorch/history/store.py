@@ -228,6 +228,21 @@ def record_run(path: str | Path, run: Run) -> bool:
         return ingest(connection, run)
 
 
+#: the filters the history's views share, as SQL on the runs table (aliased ``r``).
+RUN_FILTERS = {
+    "profile": " AND r.profile = ?",
+    "machine": " AND (instr(r.machine, ?) > 0 OR r.machine_fingerprint = ?)",
+    "torch_version": " AND r.torch LIKE ? || '%'",
+    "since": " AND r.started >= ?",
+}
+
+
+def run_filters(**given: str | None) -> tuple[str, list[Any]]:
+    """The SQL conditions of the filters given (by their :data:`RUN_FILTERS` names), and their parameters."""
+    chosen = [(RUN_FILTERS[name], value) for name, value in given.items() if value]
+    return "".join(clause for clause, _ in chosen), [v for clause, v in chosen for _ in range(clause.count("?"))]
+
+
 def trend(
     connection: sqlite3.Connection,
     *,
@@ -251,15 +266,9 @@ def trend(
     if case:
         query += " AND instr(c.case_id, ?) > 0"
         parameters.append(case)
-    if machine:
-        query += " AND (instr(r.machine, ?) > 0 OR r.machine_fingerprint = ?)"
-        parameters += [machine, machine]
-    if torch_version:
-        query += " AND r.torch LIKE ? || '%'"
-        parameters.append(torch_version)
-    if since:
-        query += " AND r.started >= ?"
-        parameters.append(since)
+    clauses, values = run_filters(machine=machine, torch_version=torch_version, since=since)
+    query += clauses
+    parameters += values
     query += " ORDER BY r.started, c.case_id"
     return _typed(pd.read_sql_query(query, connection, params=parameters))
 

@@ -7,7 +7,7 @@ to be). Its rows come from run folders (``hellotorch compare --machines
 RUN...``; a hardware-comparison merge, ``merge --machines-differ``, is split
 back into its machines by the shard list it keeps) or from the history
 (``hellotorch history --machines``: each machine's newest run, made in
-:mod:`hellotorch.history.store`). Several runs of one machine give each case
+:mod:`hellotorch.history.fleet`). Several runs of one machine give each case
 their median.
 
 A disturbed case has no number here, as everywhere (its cell is empty and

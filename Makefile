@@ -43,7 +43,7 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed ## create .venv and install hellotorch (reuses an importable torch)
 
-test: install ## the fast inner loop: every test but the slow ones (CPU, under 4 min from a fresh clone)
+test: install ## the fast inner loop: every test but the slow ones (CPU, about 4 min from a fresh clone, set-up included)
 	$(PY) -m pytest tests -q -m "not slow"
 
 test-all: install ## the whole suite, slow tests included (child suites, torchrun, compile workers, A/B): what CI runs

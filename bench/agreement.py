@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 import torch.utils.benchmark as torch_benchmark
 
+from hellotorch.measuring.allocator import apply_allocator_policy
 from hellotorch.measuring.clock import synchronized_clock
 from hellotorch.profiles.named import build_profile
 from hellotorch.suite.measure_case import build_setup, warm_up
@@ -96,7 +97,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
     set_threads(args.threads)
-    cases = build_profile(args.profile, only=args.cases).cases
+    plan = build_profile(args.profile, only=args.cases)
+    apply_allocator_policy(plan.measurement.steady_allocator)  # the suite's process conditions, not its clock
+    cases = plan.cases
     print(f"{'case':<56} {'suite ms':>9} {'loop ms':>9} {'Timer ms':>9} {'loop/suite':>10} {'Timer/suite':>11}")
     for case in cases:
         setup = build_setup(case)

@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 import torch.utils.benchmark as torch_benchmark
 
+from hellotorch.measuring.allocator import apply_allocator_policy
 from hellotorch.profiles.named import build_profile
 from hellotorch.suite.measure_case import build_setup, warm_up
 from hellotorch.training.devices import set_threads
@@ -74,7 +75,10 @@ def timer_speedup(eager, compiled, *, alternations: int, min_run_time: float) ->
 
 def check_in_process(profile: str, case_id: str, *, alternations: int, min_run_time: float) -> float:
     """The check's reading of one case, in this process: build, warm, then alternate the timer's measurements."""
-    (case,) = build_profile(profile, only=[case_id]).cases
+    plan = build_profile(profile, only=[case_id])
+    # The process's conditions are the suite's (its allocator policy, its threads); its timing is not.
+    apply_allocator_policy(plan.measurement.steady_allocator)
+    (case,) = plan.cases
     compiled = build_setup(case)
     warm_up(case, compiled)
     eager = build_setup(case.eager_twin())

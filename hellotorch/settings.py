@@ -61,6 +61,9 @@ class Measurement:
     #: also time each case against the fixed reference workload (:mod:`hellotorch.measuring.reference_workload`)
     #: in interleaved pairs: ``step_per_reference``, what ``hellotorch ab --statistic reference`` compares.
     reference: bool = False
+    #: keep the memory a step frees (glibc's mmap and trim thresholds fixed high, :mod:`hellotorch.measuring.allocator`):
+    #: under the C library's default the CNN's step page-faulted its buffers in again, a different amount per process.
+    steady_allocator: bool = True
 
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):

@@ -37,6 +37,7 @@ from hellotorch.children import watch_process
 from hellotorch.distributed.strategies import Parallelism
 from hellotorch.errors import describe
 from hellotorch.files import write_text_atomic
+from hellotorch.measuring.allocator import apply_allocator_policy
 from hellotorch.measuring.clock import synchronized_clock
 from hellotorch.measuring.flops_memory import peak_memory
 from hellotorch.measuring.paired import block_steps, paired_speedup_as_planned, steady_step_seconds, time_call
@@ -185,6 +186,7 @@ def main(argv: list[str]) -> int:
         if case.device == "cuda":
             torch.cuda.set_device(rank.local_rank)
         set_threads(None)  # HELLOTORCH_THREADS, as the launcher shared out the cores
+        apply_allocator_policy(measurement.steady_allocator)
         dist.init_process_group(
             "nccl" if case.device == "cuda" else "gloo",
             timeout=datetime.timedelta(seconds=request["collective_timeout_s"]),

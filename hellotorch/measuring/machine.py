@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from hellotorch.measuring.allocator import allocator_policy
 from hellotorch.measuring.thread_state import threads_bound
 from hellotorch.training.devices import cpu_has_native_bf16
 
@@ -52,7 +53,7 @@ def cxx_compiler() -> str:
 
 
 #: PyTorch's CPU allocator backs allocations of 2 MiB and more with transparent huge pages when this is 1 (Linux).
-#: Recorded, not set: turning it on did not make the CNN's speed repeat across processes (docs/trials.md).
+#: Recorded, not set: the faults it made fewer are gone under the steady allocator (hellotorch.measuring.allocator).
 HUGE_PAGES_ENV = "THP_MEM_ALLOC_ENABLE"
 
 
@@ -103,6 +104,7 @@ def collect() -> dict[str, str | int]:
         "threads": torch.get_num_threads(),
         "threads_bound": "cores" if bound else "no",
         "huge_pages": huge_pages(),
+        "allocator": allocator_policy(),
         "cxx": cxx_compiler(),
         "git_commit": git_commit(),
     }

@@ -19,7 +19,7 @@ from hellotorch.results.report import save_figure
 from hellotorch.results.runs import Run, RunError
 from hellotorch.results.table import cases_frame, markdown
 
-MACHINE_FACTS = ("torch", "cuda", "gpu", "gpu_driver", "cpu", "threads", "huge_pages", "cxx")
+MACHINE_FACTS = ("torch", "cuda", "gpu", "gpu_driver", "cpu", "threads", "huge_pages", "allocator", "cxx")
 
 
 def compare_table(runs: list[Run]) -> tuple[pd.DataFrame, list[str]]:

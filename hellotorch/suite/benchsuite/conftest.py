@@ -28,6 +28,7 @@ import torch
 from hellotorch import runfiles
 from hellotorch.distributed.bench import DEFAULT_TIMEOUT_S, SlowestRankTimer
 from hellotorch.measuring import machine
+from hellotorch.measuring.allocator import apply_allocator_policy
 from hellotorch.measuring.clock import synchronized_clock
 from hellotorch.measuring.host_load import HostMonitor
 from hellotorch.measuring.peaks import device_peaks
@@ -123,6 +124,8 @@ def pytest_configure(config):
     # Fixed before anything compiles: Inductor specialises CPU code to it.
     set_threads(config.getoption("--hellotorch-threads"))
     config._hellotorch = RunState(config)
+    # Before the first model is built: its buffers are then kept, not page-faulted in again every step.
+    apply_allocator_policy(config._hellotorch.profile.measurement.steady_allocator)
     style = config.getoption("--hellotorch-progress")
     if style != "off":
         config.pluginmanager.register(CaseProgress(config, style), "hellotorch-progress")

@@ -40,6 +40,8 @@ class Measurement:
     min_rounds: int = _setting(10, low=0, high=10_000)
     #: interleaved eager/compiled pairs for the paired speedup (at least) ...
     pairs: int = _setting(30, low=0, high=10_000)
+    #: seconds of steps in each timed block of a pair (a quarter as many run untimed before it).
+    pair_block_seconds: float = _setting(0.01, low=0, high=10)
     #: steps of the loss-parity curve of every compiled case.
     parity_steps: int = _setting(100, low=0, high=100_000)
     #: with ``cache_states``: also measure each state compiling block by block (doubles the cost).

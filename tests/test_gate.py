@@ -236,3 +236,17 @@ def test_a_malformed_run_cannot_be_pinned_as_a_baseline(tmp_path, capsys):
     out = tmp_path / "pinned.json"
     assert main(["baseline", str(spoiled), "--output", str(out)]) == 2
     assert "field 'speedup' is NaN" in capsys.readouterr().err and not out.exists()
+
+
+def test_a_baseline_measured_under_another_allocator_policy_is_named(tmp_path, capsys):
+    # A baseline from before the steady allocator measured a step that page-faulted its buffers in again.
+    steady = edited_run(
+        tmp_path,
+        lambda raw: raw["machine_info"]["hellotorch"].update(allocator="glibc, freed memory kept"),
+        name="run-steady",
+    )
+    code, out, _ = gate(capsys, FIXTURE_RUN, steady)
+    assert code == 0
+    assert "allocator policy differs: baseline C library default (not recorded), current glibc, freed memory kept" in out
+    _, same, _ = gate(capsys, steady, steady)
+    assert "allocator policy differs" not in same

@@ -43,6 +43,7 @@ import pandas as pd
 
 from hellotorch.errors import BadInput
 from hellotorch.gate.noise import MAX_ALLOWED, NoiseTable
+from hellotorch.measuring.allocator import DEFAULT_POLICY
 from hellotorch.results.runs import Run, RunError
 from hellotorch.results.table import cases_frame
 
@@ -198,6 +199,12 @@ def gate(baseline: Run, current: Run, *, options: GateOptions = GateOptions()) -
         )
     if baseline.torch_version != current.torch_version:
         notes.append(f"PyTorch differs: baseline {baseline.torch_version}, current {current.torch_version}")
+    policies = [run.machine.get("allocator", f"{DEFAULT_POLICY} (not recorded)") for run in (baseline, current)]
+    if policies[0] != policies[1]:
+        notes.append(
+            f"allocator policy differs: baseline {policies[0]}, current {policies[1]}: the two measure different "
+            "steps (a step that page-faults its buffers in again, or not); pin a baseline measured as the current run"
+        )
     blocked = current.incomplete_reason
     if blocked is None and not set(expected) & set(now.index):
         raise RunError(

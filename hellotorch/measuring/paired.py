@@ -279,8 +279,7 @@ def paired_speedup_as_planned(
 ) -> PairedSpeedup:
     """:func:`paired_speedup` with every pairing setting of a profile's :class:`~hellotorch.settings.Measurement`.
 
-    The one place the settings are read for pairing: the suite, the reference
-    workload and the distributed ranks all call this, so none can leave one out.
+    The one place the settings are read for pairing (the suite, the reference workload, the ranks).
     """
     return paired_speedup(
         eager,
@@ -288,6 +287,7 @@ def paired_speedup_as_planned(
         compiled,
         compiled_batch,
         pairs=measurement.pairs,
+        block_seconds=measurement.pair_block_seconds,
         target_ci=measurement.speedup_ci,
         max_pairs=measurement.max_pairs,
         max_seconds=measurement.max_pair_seconds,

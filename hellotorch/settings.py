@@ -30,6 +30,10 @@ def _setting(default: Any, *, low: float | None = None, high: float | None = Non
     return field(default=default, metadata={"low": low, "high": high, "zero_ok": zero_ok})
 
 
+#: the ``allocator`` fact of a process that set no policy (and of runs made before the fact was recorded).
+DEFAULT_ALLOCATOR_POLICY = "C library default"
+
+
 @dataclass(frozen=True)
 class Measurement:
     """How hard a profile measures each case. Defaults are a profile file's."""

@@ -247,6 +247,8 @@ def test_a_baseline_measured_under_another_allocator_policy_is_named(tmp_path, c
     )
     code, out, _ = gate(capsys, FIXTURE_RUN, steady)
     assert code == 0
-    assert "allocator policy differs: baseline C library default (not recorded), current glibc, freed memory kept" in out
+    assert (
+        "allocator policy differs: baseline C library default (not recorded), current glibc, freed memory kept" in out
+    )
     _, same, _ = gate(capsys, steady, steady)
     assert "allocator policy differs" not in same

@@ -43,9 +43,9 @@ import pandas as pd
 
 from hellotorch.errors import BadInput
 from hellotorch.gate.noise import MAX_ALLOWED, NoiseTable
-from hellotorch.measuring.allocator import DEFAULT_POLICY
 from hellotorch.results.runs import Run, RunError
 from hellotorch.results.table import cases_frame
+from hellotorch.settings import DEFAULT_ALLOCATOR_POLICY
 
 DEFAULT_THRESHOLD = 0.10
 DEFAULT_SPREAD_FACTOR = 2.0
@@ -199,7 +199,9 @@ def gate(baseline: Run, current: Run, *, options: GateOptions = GateOptions()) -
         )
     if baseline.torch_version != current.torch_version:
         notes.append(f"PyTorch differs: baseline {baseline.torch_version}, current {current.torch_version}")
-    policies = [run.machine.get("allocator", f"{DEFAULT_POLICY} (not recorded)") for run in (baseline, current)]
+    policies = [
+        run.machine.get("allocator", f"{DEFAULT_ALLOCATOR_POLICY} (not recorded)") for run in (baseline, current)
+    ]
     if policies[0] != policies[1]:
         notes.append(
             f"allocator policy differs: baseline {policies[0]}, current {policies[1]}: the two measure different "

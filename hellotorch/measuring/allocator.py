@@ -26,6 +26,8 @@ import ctypes.util
 import functools
 import platform
 
+from hellotorch.settings import DEFAULT_ALLOCATOR_POLICY
+
 # mallopt(3) parameters (glibc's malloc.h).
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
@@ -36,7 +38,7 @@ MMAP_THRESHOLD_FALLBACK_BYTES = 32 << 20
 #: the heap's free top is returned to the kernel only above this (mallopt takes an int).
 TRIM_THRESHOLD_BYTES = (1 << 31) - 1
 
-DEFAULT_POLICY = "C library default"
+DEFAULT_POLICY = DEFAULT_ALLOCATOR_POLICY
 _applied: str | None = None
 
 

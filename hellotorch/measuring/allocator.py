@@ -9,7 +9,7 @@ time: the CNN's eager step at batch 32 took 3,000-5,900 minor page faults a
 step here, a different number in each process, and its speed moved with it
 by up to 20 % between processes (docs/trials.md, "The CNN's speed from one
 process to the next"). With both thresholds fixed high, the same step took
-3-13 faults and 21-22 ms in every process.
+3-13 faults and 20-23 ms in every process.
 
 So a measuring process keeps what it frees (``Measurement.steady_allocator``,
 on by default), as PyTorch's own CPU launcher does when it preloads jemalloc

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from hellotorch.measuring import allocator
-from hellotorch.settings import Measurement
+from hellotorch.settings import DEFAULT_ALLOCATOR_POLICY, Measurement
 
 
 class FakeLibc:
@@ -48,8 +48,8 @@ def test_a_refused_threshold_falls_back_to_the_largest_glibc_takes():
 
 def test_the_default_policy_sets_nothing_and_the_first_policy_of_a_process_holds():
     libc = FakeLibc()
-    assert allocator.apply_allocator_policy(False, libc=libc) == allocator.DEFAULT_POLICY
-    assert allocator.apply_allocator_policy(True, libc=libc) == allocator.DEFAULT_POLICY
+    assert allocator.apply_allocator_policy(False, libc=libc) == DEFAULT_ALLOCATOR_POLICY
+    assert allocator.apply_allocator_policy(True, libc=libc) == DEFAULT_ALLOCATOR_POLICY
     assert libc.calls == []
 
 

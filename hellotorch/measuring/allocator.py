@@ -38,7 +38,6 @@ MMAP_THRESHOLD_FALLBACK_BYTES = 32 << 20
 #: the heap's free top is returned to the kernel only above this (mallopt takes an int).
 TRIM_THRESHOLD_BYTES = (1 << 31) - 1
 
-DEFAULT_POLICY = DEFAULT_ALLOCATOR_POLICY
 _applied: str | None = None
 
 
@@ -59,9 +58,9 @@ def apply_allocator_policy(steady: bool, *, libc: ctypes.CDLL | None = None) -> 
         return _applied
     libc = libc if libc is not None else _glibc()
     if not steady:
-        _applied = DEFAULT_POLICY
+        _applied = DEFAULT_ALLOCATOR_POLICY
     elif libc is None:
-        _applied = f"{DEFAULT_POLICY} (not glibc: nothing to set)"
+        _applied = f"{DEFAULT_ALLOCATOR_POLICY} (not glibc: nothing to set)"
     else:
         mmap_threshold = MMAP_THRESHOLD_BYTES
         if not libc.mallopt(M_MMAP_THRESHOLD, mmap_threshold):
@@ -75,7 +74,7 @@ def apply_allocator_policy(steady: bool, *, libc: ctypes.CDLL | None = None) -> 
 
 def allocator_policy() -> str:
     """The policy this process measures under: the one set, or the C library's default where none was."""
-    return _applied or DEFAULT_POLICY
+    return _applied or DEFAULT_ALLOCATOR_POLICY
 
 
 def _reset_for_tests() -> None:

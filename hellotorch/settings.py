@@ -44,8 +44,11 @@ class Measurement:
     min_rounds: int = _setting(10, low=0, high=10_000)
     #: interleaved eager/compiled pairs for the paired speedup (at least) ...
     pairs: int = _setting(30, low=0, high=10_000)
-    #: seconds of steps in each timed block of a pair (a quarter as many run untimed before it).
+    #: seconds of steps in each timed block of a pair ...
     pair_block_seconds: float = _setting(0.01, low=0, high=10)
+    #: ... after at least this many seconds of untimed steps (and a quarter of the block's): switching arms
+    #: slowed the first 10-20 ms of a block; with 2.5 ms untimed the MLP's speedup read 1-1.5 % low.
+    pair_warm_seconds: float = _setting(0.02, low=0, high=10, zero_ok=True)
     #: steps of the loss-parity curve of every compiled case.
     parity_steps: int = _setting(100, low=0, high=100_000)
     #: with ``cache_states``: also measure each state compiling block by block (doubles the cost).

@@ -93,6 +93,30 @@ def test_a_quarter_of_each_block_runs_untimed_first(steps, warm):
     assert len(order) == 2 * 2 * (steps + warm)  # two pairs, each of two blocks
 
 
+@pytest.mark.parametrize(
+    ("steps", "step_ms", "warm"), [(10, 1.0, 20), (10, 1.5, 14), (2, 5.0, 4), (1, 25.0, 1), (100, 0.1, 200)]
+)
+def test_each_arm_runs_at_least_warm_seconds_untimed(steps, step_ms, warm):
+    assert warm_steps(steps, step_seconds=step_ms / 1e3, warm_seconds=0.02) == warm
+    assert warm_steps(steps, step_seconds=step_ms / 1e3, warm_seconds=0.0) == max(1, round(steps / 4))
+
+
+def test_the_slower_arm_gets_fewer_untimed_steps_for_the_same_time():
+    clock, calls = FakeClock(), []
+    # Eager 2 ms, compiled 1 ms: 10-step blocks (of the faster), 20 ms untimed = 10 eager or 20 compiled steps.
+    paired_speedup(
+        fake_step(clock, 0.002, calls),
+        None,
+        fake_step(clock, 0.001, calls),
+        None,
+        pairs=2,
+        clock=clock,
+        warm_seconds=0.02,
+    )
+    after_probes = calls[10:]  # 5 + 5 steady-step probes
+    assert after_probes.count(0.002) == 2 * (10 + 10) and after_probes.count(0.001) == 2 * (10 + 20)
+
+
 def test_quantiles_of_one_value_and_of_many():
     assert quantiles([2.0]) == (2.0, 2.0, 2.0)
     assert quantiles([1.0, 2.0, 3.0, 4.0, 5.0]) == (2.0, 3.0, 4.0)

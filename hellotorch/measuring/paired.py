@@ -3,10 +3,8 @@
 pytest-benchmark times the steady rounds; this module measures what sits
 beside them: compile time (first call minus a steady step, never inside
 timed rounds) and the paired eager/compiled speedup, the two arms
-interleaved in one process in blocks of about 10 ms (EC, CE, ...), which
-holds where absolute times swing by 10x. FLOPs and peak memory are
-:mod:`hellotorch.measuring.flops_memory`'s; every clock is
-:func:`hellotorch.measuring.clock.synchronized_clock`.
+interleaved in one process in blocks of about 10 ms (EC, CE, ...), each
+after 20 ms of untimed steps, which holds where absolute times swing by 10x.
 
 The headline is **typical on a fit machine**: the median ratio of the pairs
 measured while no other process took CPU
@@ -64,19 +62,18 @@ def block_steps(step_seconds: float, *, block_seconds: float = 0.01) -> int:
     return max(1, round(block_seconds / max(1e-6, step_seconds)))
 
 
-#: Untimed steps before each block, as a share of its timed steps (at least one).
-WARM_SHARE = 0.25
+WARM_SHARE = 0.25  #: untimed steps before each block, as a share of its timed steps (at least one)
 
 
-def warm_steps(steps: int) -> int:
-    """Untimed steps that start a block of ``steps``: switching arms costs more than one short step.
+def warm_steps(steps: int, *, step_seconds: float = 0.0, warm_seconds: float = 0.0) -> int:
+    """Untimed steps that start a block of ``steps``: a quarter of them, and at least ``warm_seconds`` of steps.
 
-    After the other arm ran, the first steps pay for the switch (caches, the
-    threads' wake-up). With one untimed step, blocks of ten 1 ms steps read
-    the MLP at batch 16 1-3 % below PyTorch's own timer on long blocks; with
-    a quarter of the block untimed, within 0.5 % (docs/methodology.md).
+    After the other arm ran, the first steps pay for the switch, for a time
+    rather than a number of steps: with a quarter of 10 ms untimed the MLP
+    read 1-1.5 % below PyTorch's timer, with 20 ms within 0.5 % (docs/methodology.md).
     """
-    return max(1, round(steps * WARM_SHARE))
+    by_time = math.ceil(warm_seconds / step_seconds - 1e-6) if warm_seconds > 0 and step_seconds > 0 else 0
+    return max(1, round(steps * WARM_SHARE), by_time)
 
 
 def _bracketing_probe_is_slow(state: ThreadStateMonitor, probes: list[float | None], pair: int) -> bool:
@@ -92,6 +89,7 @@ def paired_speedup(
     *,
     pairs: int,
     block_seconds: float = 0.01,
+    warm_seconds: float = 0.0,
     steps_per_block: int | None = None,
     target_ci: float | None = None,
     max_pairs: int | None = None,
@@ -111,7 +109,8 @@ def paired_speedup(
     beside it (``quiet_median``, the uncontended reading). With
     ``target_ci``, pairs are added after the first ``pairs`` until that
     median's 95 % interval is within ``target_ci`` (a fraction) of it, up to
-    ``max_pairs`` or ``max_seconds`` of pairs.
+    ``max_pairs`` or ``max_seconds`` of pairs. Each block starts with
+    :func:`warm_steps` (``warm_seconds`` of them at least), untimed.
 
     Two monitors leave pairs out, each probed before every round of two
     pairs: ``state`` (with ``target_ci``) the threads' slow state, and
@@ -127,17 +126,15 @@ def paired_speedup(
         raise ValueError(f"pairs must be positive, got {pairs}")
     most = max(pairs, max_pairs or pairs) if target_ci else pairs
     state = state if target_ci else None
-    steps = steps_per_block or block_steps(
-        min(
-            steady_step_seconds(eager, eager_batch, clock=clock),
-            steady_step_seconds(compiled, compiled_batch, clock=clock),
-        ),
-        block_seconds=block_seconds,
-    )
+    arms = ((eager, eager_batch), (compiled, compiled_batch))
+    eager_step = compiled_step = 0.0  # each arm's own warm-up: the arms' steps differ in length
+    if steps_per_block is None or warm_seconds > 0:
+        eager_step, compiled_step = (steady_step_seconds(s, b, clock=clock) for s, b in arms)
+    steps = steps_per_block or block_steps(min(eager_step, compiled_step), block_seconds=block_seconds)
+    eager_warm = warm_steps(steps, step_seconds=eager_step, warm_seconds=warm_seconds)
+    compiled_warm = warm_steps(steps, step_seconds=compiled_step, warm_seconds=warm_seconds)
 
-    warm = warm_steps(steps)
-
-    def block(step: Step, batch: Batch) -> float:
+    def block(step: Step, batch: Batch, warm: int) -> float:
         for _ in range(warm):  # untimed: the first steps after the other arm pay for switching
             step(batch)
         start = clock()
@@ -173,7 +170,9 @@ def paired_speedup(
 
     def seconds_of(pairs_out: list[int]) -> float:
         # Each block also ran its untimed steps: that time was spent in the state too.
-        return sum((eager_times[i] + compiled_times[i]) * (steps + warm) for i in pairs_out)
+        return sum(
+            eager_times[i] * (steps + eager_warm) + compiled_times[i] * (steps + compiled_warm) for i in pairs_out
+        )
 
     def excused_seconds() -> float:
         """Time left out that does not count against ``max_seconds``: each monitor's, up to its own budget."""
@@ -214,11 +213,11 @@ def paired_speedup(
         if precise_enough():
             break
         if index % 2 == 0:
-            eager_time = block(eager, eager_batch)
-            compiled_time = block(compiled, compiled_batch)
+            eager_time = block(eager, eager_batch, eager_warm)
+            compiled_time = block(compiled, compiled_batch, compiled_warm)
         else:
-            compiled_time = block(compiled, compiled_batch)
-            eager_time = block(eager, eager_batch)
+            compiled_time = block(compiled, compiled_batch, compiled_warm)
+            eager_time = block(eager, eager_batch, eager_warm)
         ratios.append(eager_time / compiled_time)
         eager_times.append(eager_time)
         compiled_times.append(compiled_time)
@@ -288,6 +287,7 @@ def paired_speedup_as_planned(
         compiled_batch,
         pairs=measurement.pairs,
         block_seconds=measurement.pair_block_seconds,
+        warm_seconds=measurement.pair_warm_seconds,
         target_ci=measurement.speedup_ci,
         max_pairs=measurement.max_pairs,
         max_seconds=measurement.max_pair_seconds,

@@ -3,8 +3,8 @@
 pytest-benchmark times the steady rounds; this module measures what sits
 beside them: compile time (first call minus a steady step, never inside
 timed rounds) and the paired eager/compiled speedup, the two arms
-interleaved in one process in blocks of about 10 ms (EC, CE, ...), each
-after 20 ms of untimed steps, which holds where absolute times swing by 10x.
+interleaved in one process in blocks of about 10 ms (EC, CE, ...), each (by
+default) after 20 ms of untimed steps; this holds where times swing by 10x.
 
 The headline is **typical on a fit machine**: the median ratio of the pairs
 measured while no other process took CPU

@@ -5,7 +5,9 @@ module holds :class:`Field` (a declared key with its type, range and meaning)
 and the condition fields: the CPU threads' state
 (:mod:`hellotorch.measuring.thread_state`) and the machine's load
 (:mod:`hellotorch.measuring.host_load`), which decide whether a case's
-numbers are results or a disturbed measurement.
+numbers are results or a disturbed measurement, and the host's speed
+(:mod:`hellotorch.measuring.host_speed`), which tells runs on a slower host
+apart.
 """
 
 from __future__ import annotations
@@ -118,6 +120,13 @@ CONDITION_FIELDS = (
     Field("host_wait_s", float, "seconds the case waited for the machine to be fit", minimum=0),
     Field(
         "host_contended_pairs", int, "pairs left out of the speedup: other processes took CPU during them", minimum=0
+    ),
+    Field(
+        "host_reference_ms",
+        float,
+        "the host's speed: ms per step of the fixed reference workload, mean of a reading before the timed rounds "
+        "and one after the last timed step (CPU cases)",
+        minimum=0,
     ),
     Field(
         "speedup_quiet",

@@ -67,6 +67,7 @@ def setup_arguments(commands: argparse._SubParsersAction) -> None:
 def run_bench(args: argparse.Namespace) -> int:
     from hellotorch.files import check_output_dir
     from hellotorch.history.store import HistoryError, check_history, record_run
+    from hellotorch.results.machines import host_speed_line
     from hellotorch.results.report import build_report
     from hellotorch.results.runs import load_run
     from hellotorch.suite.launch import (
@@ -108,6 +109,12 @@ def run_bench(args: argparse.Namespace) -> int:
     )
     for failure in outcome.failed:
         print(f"  FAILED {failure['id']}: {failure['reason']}")
+    # A host that slowed during the run (a tenant outside this machine) is said here, not only in summary.md.
+    host_speed = host_speed_line(
+        r.get("extra_info", {}).get("host_reference_ms", float("nan")) for r in outcome.finished
+    )
+    if host_speed:
+        print(f"hellotorch bench: {host_speed}")
     if (outcome.run_dir / PYTEST_LOG).is_file():
         print(f"hellotorch bench: pytest's own lines are in {outcome.run_dir / PYTEST_LOG}")
     if outcome.interrupted:

@@ -3,7 +3,9 @@
 Cases are matched by id. For each case the table gives every run's median
 step time and paired speedup, and each later run's step time relative to the
 first. Runs with no case in common are refused; differing PyTorch versions,
-thread counts or CPUs/GPUs are named, since they are usually the point.
+thread counts or CPUs/GPUs are named, since they are usually the point, and
+so is a host that ran more than 10 % slower (its cases' reference workload,
+:mod:`hellotorch.results.machines`), which no machine fact shows.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import pandas as pd
 from hellotorch.files import check_output_dir, write_atomic, write_text_atomic
 from hellotorch.results import plots
 from hellotorch.results.html import Page, bullet_list, escape, figure_svg, table_html
+from hellotorch.results.machines import host_speed_difference
 from hellotorch.results.report import save_figure
 from hellotorch.results.runs import Run, RunError
 from hellotorch.results.table import cases_frame, markdown
@@ -56,7 +59,9 @@ def machine_differences(runs: list[Run], labels: list[str]) -> list[str]:
         values = [str(run.machine.get(fact, "?")) for run in runs]
         if len(set(values)) > 1:
             lines.append(f"{fact} differs: " + "; ".join(f"{label}: {value}" for label, value in zip(labels, values)))
-    return lines
+    # The same machine on a slower host: a tenant outside the VM, which its load checks do not see.
+    host = host_speed_difference([cases_frame(run)["host_reference_ms"] for run in runs], labels)
+    return [*lines, host] if host else lines
 
 
 def to_markdown(table: pd.DataFrame, labels: list[str], differences: list[str]) -> str:

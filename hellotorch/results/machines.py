@@ -7,10 +7,18 @@ keeps each shard's facts and cases in ``hellotorch.shards``, from which
 :func:`case_machines` tells each case's machine back. The report groups
 such a run by machine, and the fleet view (:mod:`hellotorch.results.fleet`)
 splits it into its machines.
+
+The same machine is not always the same host: a tenant outside a VM slows
+it without a trace in its load counters. Each CPU case reads the host's
+speed (``host_reference_ms``); :func:`host_speed_line` gives a run's range
+for its summary and :func:`host_speed_difference` names runs whose hosts
+differed, for ``compare``.
 """
 
 from __future__ import annotations
 
+import statistics
+from collections.abc import Iterable
 from typing import Any
 
 from hellotorch.results.runs import Run
@@ -54,3 +62,41 @@ def case_machines(run: Run) -> dict[str, str]:
     if len(machines) < 2:
         return {}
     return {case: machine_label(facts) for facts, cases in machines for case in cases or ()}
+
+
+#: A change of the host's speed past this is named: speedups moved by up to 9 % with a 6-49 % slower host
+#: (docs/methodology.md, "What it detects, and what it cannot").
+HOST_SPEED_CHANGE_NOTE = 0.10
+
+
+def host_speed_line(readings: Iterable[float]) -> str | None:
+    """A run's host speed over its cases (``host_reference_ms``, hellotorch.measuring.host_speed); None: never read."""
+    values = [float(value) for value in readings if value == value]  # NaN: a case that did not read it
+    if not values:
+        return None
+    fastest, slowest = min(values), max(values)
+    line = f"host speed: the reference workload took {fastest:.3f}-{slowest:.3f} ms a step across the cases"
+    change = slowest / fastest - 1
+    if change > HOST_SPEED_CHANGE_NOTE:
+        line += (
+            f"; the host was {change:.0%} slower at its slowest, which no load check sees (a tenant outside this "
+            "machine): speedups moved by up to 9 % with such a change, so compare runs on a host of the same speed"
+        )
+    return line
+
+
+def host_speed_difference(readings: list[Iterable[float]], labels: list[str]) -> str | None:
+    """A line naming runs whose hosts' speeds differ by more than :data:`HOST_SPEED_CHANGE_NOTE`; None otherwise."""
+    medians = []
+    for values in readings:
+        values = [float(value) for value in values if value == value]
+        if not values:
+            return None  # a run that never read it (older, or on a GPU): nothing to compare
+        medians.append(statistics.median(values))
+    if max(medians) / min(medians) - 1 <= HOST_SPEED_CHANGE_NOTE:
+        return None
+    first = medians[0]
+    return "host speed differs (reference workload, median ms a step over the cases): " + "; ".join(
+        f"{label}: {median:.3f}" + (f" ({median / first - 1:+.0%})" if index else "")
+        for index, (label, median) in enumerate(zip(labels, medians))
+    )

@@ -19,7 +19,7 @@ import pandas as pd
 
 from hellotorch.labels import case_title
 from hellotorch.record import FIELDS
-from hellotorch.results.machines import case_machines
+from hellotorch.results.machines import case_machines, host_speed_line
 from hellotorch.results.runs import Run
 
 _DERIVED = {
@@ -42,7 +42,7 @@ _ORDER = (
     "break_even_steps graph_breaks recompiles scenario scenario_compile_s peak_memory_mb cudagraph_extra_mb "
     "compile_s_spread rank_compile_s rank_graph_breaks rank_recompiles rank_peak_memory_bytes "
     "achieved_gflops mfu parity parity_against parity_max_abs_diff status failure "
-    "host_state host_others_cores host_evidence"
+    "host_state host_others_cores host_evidence host_reference_ms"
 ).split()
 #: Column name -> what it means (docs/usage.md shows this table).
 COLUMNS: dict[str, str] = {name: _DERIVED[name] if name in _DERIVED else FIELDS[name].meaning for name in _ORDER}
@@ -239,6 +239,7 @@ def to_markdown(frame: pd.DataFrame, run: Run) -> str:
     """The summary for people: machine, geomeans, then a table per task, device and model."""
     machine = run.machine
     several = sorted(set(case_machines(run).values()))
+    host_speed = host_speed_line(frame["host_reference_ms"])
     lines = [
         f"# hellotorch results: {run.label}",
         "",
@@ -247,6 +248,7 @@ def to_markdown(frame: pd.DataFrame, run: Run) -> str:
         else f"- machine: {machine.get('cpu', '?')}, {machine.get('threads', '?')} threads; GPU {machine.get('gpu', 'none')}",
         f"- torch {machine.get('torch', '?')}, CUDA {machine.get('cuda', 'none')}, {machine.get('cxx', '?')}",
         f"- profile {run.meta.get('profile', '?')}, commit {machine.get('git_commit', '?')}",
+        *([f"- {host_speed}"] if host_speed else []),
         "",
         "Speedup is eager time / compiled time from interleaved pairs in one process (>1: compile wins): "
         "typical, the median of the pairs measured while no other process took CPU, with its 95 % interval; "

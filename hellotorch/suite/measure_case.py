@@ -31,6 +31,7 @@ from hellotorch.errors import describe, first_line
 from hellotorch.measuring.case_conditions import CaseConditions
 from hellotorch.measuring.flops_memory import flops_per_step, peak_memory
 from hellotorch.measuring.host_load import HostMonitor
+from hellotorch.measuring.host_speed import HostSpeed
 from hellotorch.measuring.paired import paired_speedup_as_planned, steady_step_seconds, time_call
 from hellotorch.measuring.peaks import mfu
 from hellotorch.measuring.recompile_scenarios import RecompileLimitHit, run_scenario
@@ -111,6 +112,13 @@ def flops_info(case: BenchCase, setup: TrainingSetup, *, flops: int, median: flo
     return info
 
 
+def host_speed_fields(speed: HostSpeed | None, before: float | None) -> dict[str, Any]:
+    """The host's speed over the case: the reading before its timed rounds and one now, after its last timed step."""
+    if speed is None or before is None:
+        return {}
+    return record.fields(host_reference_ms=(before + speed.read()) / 2)
+
+
 def parity_info(report: ParityReport) -> dict[str, Any]:
     return record.fields(
         parity=report.verdict,
@@ -158,6 +166,7 @@ def measure_case(
     progress: Callable[[str], None] | None = None,
     thread_state: ThreadStateMonitor | None = None,
     host: HostMonitor | None = None,
+    host_speed: HostSpeed | None = None,
 ) -> ParityReport | None:
     """Measure ``case`` into ``benchmark.extra_info``; return its parity report, if compiled or distributed.
 
@@ -167,10 +176,12 @@ def measure_case(
     monitor of the CPU threads' state (none: the pairs are not probed);
     ``host`` its monitor of the machine's load, which waits for the machine
     to be fit, leaves contended pairs out and records the case disturbed
-    when contention never cleared (none: not probed).
+    when contention never cleared (none: not probed); ``host_speed`` its
+    reader of the host's speed, around the timed work (none: not read).
     """
     # The threads' state is a CPU matter; every CPU case reads it, eager too, to sharpen the fast state's level.
     state = thread_state if case.device == "cpu" else None
+    speed = host_speed if case.device == "cpu" else None
     if state is not None:
         state.read()
     extra = benchmark.extra_info
@@ -187,6 +198,7 @@ def measure_case(
         setup = build_setup(case)
         extra.update(warm_up(case, setup) if case.scenario == "none" else _scenario(case, setup))
         conditions.wait_until_fit()  # after compiling: the compile's own worker processes have gone quiet
+        speed_before = speed.read() if speed else None
         loss = timed_rounds(setup, benchmark, state=state, profile=profile, conditions=conditions)
         median = benchmark.stats.stats.median
         stats = setup.step.graph_stats()
@@ -212,6 +224,7 @@ def measure_case(
         if not case.compiled:
             extra.update(record.fields(speedup=1.0, status="ok"))  # eager against itself; no pairs measured
             extra.update(conditions.fields())
+            extra.update(host_speed_fields(speed, speed_before))
             return None
         # The threads' state, which moved a CPU speedup by up to 25 % here (docs/methodology.md).
         region_before = state.read() if state else None
@@ -229,6 +242,7 @@ def measure_case(
         extra.update(paired.as_fields())
         conditions.after_pairs(paired)
         extra.update(conditions.fields())
+        extra.update(host_speed_fields(speed, speed_before))
         region_after = state.read() if state else None
         if region_before is not None and region_after is not None:
             extra.update(

@@ -31,6 +31,7 @@ from hellotorch.measuring import machine
 from hellotorch.measuring.allocator import apply_allocator_policy
 from hellotorch.measuring.clock import synchronized_clock
 from hellotorch.measuring.host_load import HostMonitor
+from hellotorch.measuring.host_speed import HostSpeed
 from hellotorch.measuring.peaks import device_peaks
 from hellotorch.measuring.thread_state import ThreadStateMonitor
 from hellotorch.profiles.cases import Profile
@@ -102,6 +103,8 @@ class RunState:
         self.thread_state = ThreadStateMonitor()
         #: the machine's load, read around every case (hellotorch.measuring.host_load).
         self.host = HostMonitor()
+        #: the host's speed, read around every CPU case (hellotorch.measuring.host_speed).
+        self.host_speed = HostSpeed()
 
 
 def _plan(config, devices: tuple[str, ...]) -> Profile:

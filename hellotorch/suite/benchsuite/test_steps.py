@@ -101,6 +101,7 @@ def test_step(case, benchmark, run_state, request):
                 progress=lambda text: _progress(request, f"  {text}"),
                 thread_state=run_state.thread_state,
                 host=run_state.host,
+                host_speed=run_state.host_speed,
             )
     except CaseFailed as error:
         ran_out = storage_failure(error)

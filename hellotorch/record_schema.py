@@ -122,9 +122,9 @@ CONDITION_FIELDS = (
         "host_contended_pairs", int, "pairs left out of the speedup: other processes took CPU during them", minimum=0
     ),
     Field(
-        "host_reference_ms",
+        "host_speed_ms",
         float,
-        "the host's speed: ms per step of the fixed reference workload, mean of a reading before the timed rounds "
+        "the host's speed: ms per call of a fixed pure-Python loop, mean of a reading before the timed rounds "
         "and one after the last timed step (CPU cases)",
         minimum=0,
     ),

@@ -110,9 +110,7 @@ def run_bench(args: argparse.Namespace) -> int:
     for failure in outcome.failed:
         print(f"  FAILED {failure['id']}: {failure['reason']}")
     # A host that slowed during the run (a tenant outside this machine) is said here, not only in summary.md.
-    host_speed = host_speed_line(
-        r.get("extra_info", {}).get("host_reference_ms", float("nan")) for r in outcome.finished
-    )
+    host_speed = host_speed_line(r.get("extra_info", {}).get("host_speed_ms", float("nan")) for r in outcome.finished)
     if host_speed:
         print(f"hellotorch bench: {host_speed}")
     if (outcome.run_dir / PYTEST_LOG).is_file():

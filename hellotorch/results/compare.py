@@ -4,8 +4,8 @@ Cases are matched by id. For each case the table gives every run's median
 step time and paired speedup, and each later run's step time relative to the
 first. Runs with no case in common are refused; differing PyTorch versions,
 thread counts or CPUs/GPUs are named, since they are usually the point, and
-so is a host that ran more than 10 % slower (its cases' reference workload,
-:mod:`hellotorch.results.machines`), which no machine fact shows.
+so is a host that ran more than 10 % slower (a fixed Python loop each CPU case
+times, :mod:`hellotorch.results.machines`), which no machine fact shows.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def machine_differences(runs: list[Run], labels: list[str]) -> list[str]:
         if len(set(values)) > 1:
             lines.append(f"{fact} differs: " + "; ".join(f"{label}: {value}" for label, value in zip(labels, values)))
     # The same machine on a slower host: a tenant outside the VM, which its load checks do not see.
-    host = host_speed_difference([cases_frame(run)["host_reference_ms"] for run in runs], labels)
+    host = host_speed_difference([cases_frame(run)["host_speed_ms"] for run in runs], labels)
     return [*lines, host] if host else lines
 
 

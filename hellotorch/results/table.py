@@ -42,7 +42,7 @@ _ORDER = (
     "break_even_steps graph_breaks recompiles scenario scenario_compile_s peak_memory_mb cudagraph_extra_mb "
     "compile_s_spread rank_compile_s rank_graph_breaks rank_recompiles rank_peak_memory_bytes "
     "achieved_gflops mfu parity parity_against parity_max_abs_diff status failure "
-    "host_state host_others_cores host_evidence host_reference_ms"
+    "host_state host_others_cores host_evidence host_speed_ms"
 ).split()
 #: Column name -> what it means (docs/usage.md shows this table).
 COLUMNS: dict[str, str] = {name: _DERIVED[name] if name in _DERIVED else FIELDS[name].meaning for name in _ORDER}
@@ -239,7 +239,7 @@ def to_markdown(frame: pd.DataFrame, run: Run) -> str:
     """The summary for people: machine, geomeans, then a table per task, device and model."""
     machine = run.machine
     several = sorted(set(case_machines(run).values()))
-    host_speed = host_speed_line(frame["host_reference_ms"])
+    host_speed = host_speed_line(frame["host_speed_ms"])
     lines = [
         f"# hellotorch results: {run.label}",
         "",

@@ -116,7 +116,7 @@ def host_speed_fields(speed: HostSpeed | None, before: float | None) -> dict[str
     """The host's speed over the case: the reading before its timed rounds and one now, after its last timed step."""
     if speed is None or before is None:
         return {}
-    return record.fields(host_reference_ms=(before + speed.read()) / 2)
+    return record.fields(host_speed_ms=(before + speed.read()) / 2)
 
 
 def parity_info(report: ParityReport) -> dict[str, Any]:

@@ -18,10 +18,11 @@ their state touch it. The fixed torch workload of
 :mod:`hellotorch.measuring.reference_workload` was tried first: after a
 second of a training step, its readings in one quiet process spread 22 %
 (CV 7.5 %) where this loop's spread 5.5 % (CV 1.5 %)
-(``bench/host_speed_trial.py``; docs/trials.md, "The host's speed"). The run's summary and ``compare`` show the readings
+(``bench/host_speed_trial.py``; docs/trials.md, "The host's speed"). The
+run's summary and ``compare`` show the readings
 (:mod:`hellotorch.results.machines`). A reading is in units of this loop on
-this Python: compare it across machines or Python versions only as a
-rough guide.
+this Python: compare it across machines or Python versions only as a rough
+guide.
 """
 
 from __future__ import annotations

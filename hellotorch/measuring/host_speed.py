@@ -75,12 +75,6 @@ def per_call_ms(
     return statistics.median(per_call) * 1e3
 
 
-class HostSpeed:
-    """The bench process's reader of the host's speed."""
-
-    def __init__(self, *, clock: Callable[[], float] = time.perf_counter) -> None:
-        self._clock = clock
-
-    def read(self) -> float:
-        """One reading, in ms per call of :func:`python_loop`."""
-        return per_call_ms(python_loop, clock=self._clock)
+def read_host_speed() -> float:
+    """One reading of the host's speed, in ms per call of :func:`python_loop`."""
+    return per_call_ms(python_loop)

@@ -74,6 +74,11 @@ HOST_SPEED_DRIFT_NOTE = 0.15
 HOST_SPEED_MIN_READINGS = 6
 
 
+def _read(readings: Iterable[float]) -> list[float]:
+    """The readings of the cases that took one (NaN: a case that did not, off CPU or from an older run)."""
+    return [float(value) for value in readings if value == value]
+
+
 def host_speed_change(readings: list[float]) -> float | None:
     """How much slower the host ran in the slowest third of a run than in the fastest, by each third's median.
 
@@ -90,7 +95,7 @@ def host_speed_change(readings: list[float]) -> float | None:
 
 def host_speed_line(readings: Iterable[float]) -> str | None:
     """A run's host speed over its cases (``host_speed_ms``, in run order); None where no case read it."""
-    values = [float(value) for value in readings if value == value]  # NaN: a case that did not read it
+    values = _read(readings)
     if not values:
         return None
     line = (
@@ -110,8 +115,8 @@ def host_speed_line(readings: Iterable[float]) -> str | None:
 def host_speed_difference(readings: list[Iterable[float]], labels: list[str]) -> str | None:
     """A line naming runs whose hosts' speeds differ by more than :data:`HOST_SPEED_CHANGE_NOTE`; None otherwise."""
     medians = []
-    for values in readings:
-        values = [float(value) for value in values if value == value]
+    for run_readings in readings:
+        values = _read(run_readings)
         if not values:
             return None  # a run that never read it (older, or on a GPU): nothing to compare
         medians.append(statistics.median(values))

@@ -31,7 +31,6 @@ from hellotorch.errors import describe, first_line
 from hellotorch.measuring.case_conditions import CaseConditions
 from hellotorch.measuring.flops_memory import flops_per_step, peak_memory
 from hellotorch.measuring.host_load import HostMonitor
-from hellotorch.measuring.host_speed import HostSpeed
 from hellotorch.measuring.paired import paired_speedup_as_planned, steady_step_seconds, time_call
 from hellotorch.measuring.peaks import mfu
 from hellotorch.measuring.recompile_scenarios import RecompileLimitHit, run_scenario
@@ -112,11 +111,11 @@ def flops_info(case: BenchCase, setup: TrainingSetup, *, flops: int, median: flo
     return info
 
 
-def host_speed_fields(speed: HostSpeed | None, before: float | None) -> dict[str, Any]:
+def host_speed_fields(read_speed: Callable[[], float] | None, before: float | None) -> dict[str, Any]:
     """The host's speed over the case: the reading before its timed rounds and one now, after its last timed step."""
-    if speed is None or before is None:
+    if read_speed is None or before is None:
         return {}
-    return record.fields(host_speed_ms=(before + speed.read()) / 2)
+    return record.fields(host_speed_ms=(before + read_speed()) / 2)
 
 
 def parity_info(report: ParityReport) -> dict[str, Any]:
@@ -166,7 +165,7 @@ def measure_case(
     progress: Callable[[str], None] | None = None,
     thread_state: ThreadStateMonitor | None = None,
     host: HostMonitor | None = None,
-    host_speed: HostSpeed | None = None,
+    host_speed: Callable[[], float] | None = None,
 ) -> ParityReport | None:
     """Measure ``case`` into ``benchmark.extra_info``; return its parity report, if compiled or distributed.
 
@@ -198,7 +197,7 @@ def measure_case(
         setup = build_setup(case)
         extra.update(warm_up(case, setup) if case.scenario == "none" else _scenario(case, setup))
         conditions.wait_until_fit()  # after compiling: the compile's own worker processes have gone quiet
-        speed_before = speed.read() if speed else None
+        speed_before = speed() if speed else None
         loss = timed_rounds(setup, benchmark, state=state, profile=profile, conditions=conditions)
         median = benchmark.stats.stats.median
         stats = setup.step.graph_stats()

@@ -31,7 +31,7 @@ from hellotorch.measuring import machine
 from hellotorch.measuring.allocator import apply_allocator_policy
 from hellotorch.measuring.clock import synchronized_clock
 from hellotorch.measuring.host_load import HostMonitor
-from hellotorch.measuring.host_speed import HostSpeed
+from hellotorch.measuring.host_speed import read_host_speed
 from hellotorch.measuring.peaks import device_peaks
 from hellotorch.measuring.thread_state import ThreadStateMonitor
 from hellotorch.profiles.cases import Profile
@@ -104,7 +104,7 @@ class RunState:
         #: the machine's load, read around every case (hellotorch.measuring.host_load).
         self.host = HostMonitor()
         #: the host's speed, read around every CPU case (hellotorch.measuring.host_speed).
-        self.host_speed = HostSpeed()
+        self.host_speed = read_host_speed
 
 
 def _plan(config, devices: tuple[str, ...]) -> Profile:
